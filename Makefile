@@ -1,0 +1,35 @@
+# make parity | make bench | make lint — each makes .venv by itself on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The CPU wheel on this kind of machine; for a GPU install see README ("GPU install").
+TORCH_SPEC ?= torch==2.13.0
+PROFILE ?= quick
+DEVICE ?= all
+
+.PHONY: parity bench lint format clean
+
+# Re-made whenever pyproject.toml changes.
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+parity: $(BIN)/.installed
+	$(BIN)/python -m pytest -q parity_tests
+
+bench: $(BIN)/.installed
+	TWINMEM_PROFILE=$(PROFILE) TWINMEM_DEVICE=$(DEVICE) $(BIN)/python -m benchmarks.run
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(BIN)/.installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) bench-results .pytest_cache .benchmarks

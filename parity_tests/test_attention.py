@@ -1,0 +1,68 @@
+"""What the attention family promises beyond parity: masks, bad input, the key/value cache."""
+
+import numpy as np
+import pytest
+from conftest import need
+
+from twinmem import registry
+from twinmem.parity import TOLERANCES
+
+
+def _run(framework, model, **inputs):
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
+    outputs = model(**run.to_tensors(inputs, "float32"))
+    return [run.to_numpy(o) for o in outputs]
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+@pytest.mark.parametrize(
+    "name", ["additive_attention", "luong_attention", "scaled_dot_product_attention", "multi_head_attention"]
+)
+def test_masked_keys_get_exactly_zero_weight(framework, name):
+    need(framework)
+    entry = registry.get(name)
+    config = entry.make_config(next(iter(entry.variants)))
+    inputs = entry.make_inputs(config)
+    _, weights = _run(framework, entry.build(framework, config, weights=entry.random_weights(config)), **inputs)
+    mask = inputs["mask"]  # the last row masks every key
+    keys_axis_mask = mask.reshape(mask.shape[0], *([1] * (weights.ndim - 2)), mask.shape[1])
+    assert np.all(weights[np.broadcast_to(~keys_axis_mask, weights.shape)] == 0.0)
+    assert np.all(np.isfinite(weights)) and np.all(weights[-1] == 0.0)
+    assert np.allclose(weights[0].sum(-1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+def test_bad_input_is_named(framework):
+    need(framework)
+    entry = registry.get("additive_attention")
+    config = entry.make_config()
+    model = entry.build(framework, config)
+    x = entry.make_inputs(config)
+    with pytest.raises(ValueError, match=r"`query` of rank 2 or 3"):
+        _run(framework, model, query=x["query"][0, 0], values=x["values"])
+    with pytest.raises(ValueError, match=r"`values` to have Dv = 6"):
+        _run(framework, model, query=x["query"], values=x["values"][..., :5])
+    with pytest.raises(ValueError, match=r"`mask` of shape \(4, 5\)"):
+        _run(framework, model, query=x["query"], values=x["values"], mask=x["mask"][:, :4])
+    with pytest.raises(TypeError, match=r"`mask` of dtype bool"):
+        _run(framework, model, query=x["query"], values=x["values"], mask=x["mask"].astype(np.float32))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+def test_kv_cache_steps_equal_full_forward(framework, dtype):
+    need(framework)
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config("causal")
+    model = entry.build(framework, config, dtype, entry.random_weights(config))
+    x = run.to_tensors({"x": np.random.default_rng(0).standard_normal((2, 7, config.d_model))}, dtype)["x"]
+    full, _ = model(x, x, x)
+    cache = model.init_cache(batch_size=2, max_len=9)
+    prompt, steps = x[:, :3], [x[:, t : t + 1] for t in range(3, 7)]
+    outs = [model(prompt, prompt, prompt, cache=cache)[0]] + [model(s, s, s, cache=cache)[0] for s in steps]
+    cached = np.concatenate([run.to_numpy(o) for o in outs], axis=1)
+    full = run.to_numpy(full)
+    assert np.max(np.abs(cached - full)) <= TOLERANCES[dtype] * max(np.max(np.abs(full)), 1.0)
+    with pytest.raises(ValueError, match="batch size 2"):
+        model(x[:1, :1], x[:1, :1], x[:1, :1], cache=cache)

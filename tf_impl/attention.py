@@ -1,0 +1,306 @@
+"""Attention twins, TensorFlow/Keras side. Twin of ``torch_impl/attention.py``: read them side by side.
+
+Mask convention (the whole project): a boolean mask, True = attend / valid position, as in Keras.
+Every forward takes ``return_intermediates``; when True it returns ``(outputs, intermediates)``
+with the intermediates named as in ``twinmem.reference.attention``.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from tf_impl.core import Twin
+from twinmem.specs.attention import (
+    AdditiveAttentionConfig,
+    LuongAttentionConfig,
+    MultiHeadAttentionConfig,
+    ScaledDotProductAttentionConfig,
+    check_query_key_value,
+    check_query_values,
+)
+
+
+def masked_softmax(scores, mask):
+    """Softmax over the last axis; masked positions get exactly zero weight, an all-masked row zeros.
+
+    Masked scores become the dtype's most negative finite value, not -inf: exp() of it underflows to
+    exactly 0 and an all-masked row never computes inf - inf = NaN.
+    """
+    if mask is None:
+        return tf.nn.softmax(scores, axis=-1)
+    scores = tf.where(mask, scores, scores.dtype.min)
+    weights = tf.nn.softmax(scores, axis=-1)
+    return tf.where(mask, weights, tf.zeros_like(weights))
+
+
+def causal_mask(q_positions, k_positions):
+    """(Tq, T) boolean, True where key position j <= query position i."""
+    return k_positions[None, :] <= q_positions[:, None]
+
+
+def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
+    """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
+    q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
+    scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
+    if causal:
+        if q_positions is None:
+            q_positions = tf.range(q_len) + (kv_len - q_len)
+        c = causal_mask(q_positions, tf.range(kv_len))
+        mask = c if mask is None else tf.logical_and(mask, c)
+    attention_weights = masked_softmax(scores, mask)
+    return tf.matmul(attention_weights, v), attention_weights, scores
+
+
+class AdditiveAttention(Twin):
+    r"""Bahdanau additive attention, the seed article's ``Attention(units)`` (§5.2.1).
+
+    .. math::
+        e_{ij} = V^\top \tanh(W_1 q_i + b_1 + W_2 v_j + b_2) + b_V, \quad
+        \alpha_{ij} = \mathrm{softmax}_j(e_{ij}), \quad c_i = \sum_j \alpha_{ij} v_j
+
+    where the softmax runs over the value positions j that the mask keeps. B = batch, Tq = query
+    steps, T = value steps, Dq/Dv = query/value features, U = ``units``.
+
+    Departs from the seed: the weights come back as (B, T) (or (B, Tq, T)) instead of (B, T, 1), a
+    query may have a time axis, and a padding mask is honoured. ``b_V`` is kept as the seed's
+    ``Dense(1)`` has it; it shifts every score equally, so its gradient is zero.
+
+    Args:
+        config: ``AdditiveAttentionConfig`` (query_dim, value_dim, units).
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        query: (B, Dq) or (B, Tq, Dq).
+        values: (B, T, Dv).
+        mask: optional bool (B, T), True = attend.
+
+    Returns:
+        context (B, Dv) or (B, Tq, Dv), attention_weights (B, T) or (B, Tq, T).
+    """
+
+    def __init__(self, config: AdditiveAttentionConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        self.W1 = self.add_weight(shape=(c.query_dim, c.units), name="W1")
+        self.b1 = self.add_weight(shape=(c.units,), initializer="zeros", name="b1")
+        self.W2 = self.add_weight(shape=(c.value_dim, c.units), name="W2")
+        self.b2 = self.add_weight(shape=(c.units,), initializer="zeros", name="b2")
+        self.V = self.add_weight(shape=(c.units, 1), name="V")
+        self.b_V = self.add_weight(shape=(1,), initializer="zeros", name="b_V")
+
+    def call(self, query, values, mask=None, return_intermediates=False):
+        check_query_values(self.config, query, values, mask)
+        q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
+        query_features = tf.matmul(q, self.W1) + self.b1  # (B, Tq, U)
+        value_features = tf.matmul(values, self.W2) + self.b2  # (B, T, U)
+        # tensordot, not matmul: TF 2.21's oneDNN float32 BatchMatMul returns garbage (and corrupts the
+        # heap) for a (B, 1, T, U) @ (U, 1) broadcast, i.e. a rank-2 query; float64 and torch are fine.
+        scores = (
+            tf.tensordot(tf.tanh(query_features[:, :, None, :] + value_features[:, None, :, :]), self.V, axes=1)
+            + self.b_V
+        )[..., 0]  # (B, Tq, T)
+        attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])  # (B, Tq, T)
+        context = tf.matmul(attention_weights, values)  # (B, Tq, Dv)
+        mids = {
+            "query_features": query_features,
+            "value_features": value_features,
+            "scores": scores,
+            "attention_weights": attention_weights,
+        }
+        if query.shape.rank == 2:
+            context, attention_weights = context[:, 0], attention_weights[:, 0]
+        outputs = (context, attention_weights)
+        return (outputs, mids) if return_intermediates else outputs
+
+
+class LuongAttention(Twin):
+    r"""Luong (multiplicative) attention with ``dot``, ``general`` and ``concat`` scores.
+
+    .. math::
+        e_{ij} = \begin{cases} q_i^\top v_j & \text{dot} \\ q_i^\top W_a^\top v_j & \text{general} \\
+        v_a^\top \tanh(W_a [q_i; v_j]) & \text{concat} \end{cases}, \quad
+        \alpha_{ij} = \mathrm{softmax}_j(e_{ij}), \quad c_i = \sum_j \alpha_{ij} v_j
+
+    where ``general`` stores W_a as (Dv, Dq) and ``concat`` as (Dq + Dv, U), query rows first.
+    Letters as in ``AdditiveAttention``. The attentional state tanh(W_c [c; h]) of the paper belongs
+    to the decoder that uses this layer, not to the layer.
+
+    Call arguments and returns as ``AdditiveAttention``.
+    """
+
+    def __init__(self, config: LuongAttentionConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        if c.score not in ("dot", "general", "concat"):
+            raise ValueError(f"Expected `score` to be 'dot', 'general' or 'concat'. Received: {c.score!r}")
+        if c.score == "dot" and c.query_dim != c.value_dim:
+            raise ValueError(f"`dot` scores need query_dim == value_dim. Received: {c.query_dim} and {c.value_dim}")
+        if c.score == "general":
+            self.W_a = self.add_weight(shape=(c.value_dim, c.query_dim), name="W_a")
+        if c.score == "concat":
+            self.W_a = self.add_weight(shape=(c.query_dim + c.value_dim, c.units), name="W_a")
+            self.v_a = self.add_weight(shape=(c.units,), name="v_a")
+
+    def call(self, query, values, mask=None, return_intermediates=False):
+        check_query_values(self.config, query, values, mask)
+        c = self.config
+        q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
+        if c.score == "dot":
+            scores = tf.matmul(q, values, transpose_b=True)  # (B, Tq, T)
+        elif c.score == "general":
+            scores = tf.matmul(q, tf.matmul(values, self.W_a), transpose_b=True)  # (B, Tq, T)
+        else:
+            W_aq, W_av = self.W_a[: c.query_dim], self.W_a[c.query_dim :]
+            # tensordot for the same oneDNN broadcast bug as in AdditiveAttention (matvec hits it too).
+            scores = tf.tensordot(
+                tf.tanh(tf.matmul(q, W_aq)[:, :, None, :] + tf.matmul(values, W_av)[:, None, :, :]),
+                self.v_a,
+                axes=1,
+            )
+        attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])
+        context = tf.matmul(attention_weights, values)  # (B, Tq, Dv)
+        mids = {"scores": scores, "attention_weights": attention_weights}
+        if query.shape.rank == 2:
+            context, attention_weights = context[:, 0], attention_weights[:, 0]
+        outputs = (context, attention_weights)
+        return (outputs, mids) if return_intermediates else outputs
+
+
+class ScaledDotProductAttention(Twin):
+    r"""Scaled dot-product attention ("Attention Is All You Need", eq. 1). No weights.
+
+    .. math::
+        \mathrm{Attention}(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + M\right) V
+
+    where M removes masked keys (padding mask, and with ``causal`` the keys after each query; the
+    Tq queries are the last Tq of the T positions). A query whose keys are all masked gets zero
+    weights and a zero output.
+
+    Call arguments:
+        query: (B, Tq, d_k). key: (B, T, d_k). value: (B, T, d_v).
+        mask: optional bool (B, T), True = attend.
+
+    Returns:
+        output (B, Tq, d_v), attention_weights (B, Tq, T).
+    """
+
+    def __init__(self, config: ScaledDotProductAttentionConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = config
+
+    def call(self, query, key, value, mask=None, return_intermediates=False):
+        c = self.config
+        check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim)
+        output, attention_weights, scores = scaled_dot_product(
+            query, key, value, None if mask is None else mask[:, None, :], c.causal
+        )
+        outputs = (output, attention_weights)
+        mids = {"scores": scores, "attention_weights": attention_weights}
+        return (outputs, mids) if return_intermediates else outputs
+
+
+class KVCache:
+    """Keys and values of the positions decoded so far, preallocated to ``max_len``.
+
+    ``k``, ``v``: (B, H, T_max, d_h); ``length``: how many positions are written. Shapes never
+    change, so a compiled decoding step is traced once: TF keeps the cache in ``tf.Variable``s and
+    writes a slice in place, with the write index a variable too (no Python int to retrace on).
+    """
+
+    def __init__(self, batch_size: int, max_len: int, num_heads: int, head_dim: int, dtype: str = "float32"):
+        self.batch_size, self.max_len = batch_size, max_len
+        self.k = tf.Variable(tf.zeros((batch_size, num_heads, max_len, head_dim), dtype), trainable=False)
+        self.v = tf.Variable(tf.zeros((batch_size, num_heads, max_len, head_dim), dtype), trainable=False)
+        self.length = tf.Variable(0, dtype=tf.int32, trainable=False)
+
+    def append(self, k, v):
+        """Write k, v (B, H, t, d_h) at positions [length, length + t); return the new positions."""
+        t = tf.shape(k)[2]
+        positions = self.length + tf.range(t)
+        tf.debugging.assert_less_equal(self.length + t, self.max_len, message="KV cache overflow: max_len reached")
+        self.k[:, :, self.length : self.length + t].assign(k)
+        self.v[:, :, self.length : self.length + t].assign(v)
+        self.length.assign_add(t)
+        return positions
+
+
+class MultiHeadAttention(Twin):
+    r"""Multi-head attention with separate Q/K/V/output projections and biases.
+
+    .. math::
+        \mathrm{head}_h = \mathrm{Attention}(Q W_q^{(h)} + b_q^{(h)}, K W_k^{(h)} + b_k^{(h)},
+        V W_v^{(h)} + b_v^{(h)}), \quad
+        \mathrm{output} = [\mathrm{head}_1; \dots; \mathrm{head}_H] W_o + b_o
+
+    where W_q, W_k, W_v are (D, H d_h) with head h in columns [h d_h, (h+1) d_h), and W_o is
+    (H d_h, D). B = batch, Tq/T = query/key steps, D = ``d_model``, H = heads, d_h = ``head_dim``.
+
+    Incremental decoding: pass a ``KVCache`` from ``init_cache``; the new keys and values are written
+    at the cache's write index and the queries attend over every written position (causally if
+    ``causal``). Step-by-step outputs equal the full-sequence forward.
+
+    Call arguments:
+        query: (B, Tq, D). key, value: (B, T, D).
+        mask: optional bool key-padding mask, True = attend: (B, T), or (B, T_max) with a cache.
+        cache: optional ``KVCache``.
+
+    Returns:
+        output (B, Tq, D), attention_weights (B, H, Tq, T) (T_max with a cache).
+    """
+
+    def __init__(self, config: MultiHeadAttentionConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        inner = c.num_heads * c.head_dim
+        self.W_q = self.add_weight(shape=(c.d_model, inner), name="W_q")
+        self.b_q = self.add_weight(shape=(inner,), initializer="zeros", name="b_q")
+        self.W_k = self.add_weight(shape=(c.d_model, inner), name="W_k")
+        self.b_k = self.add_weight(shape=(inner,), initializer="zeros", name="b_k")
+        self.W_v = self.add_weight(shape=(c.d_model, inner), name="W_v")
+        self.b_v = self.add_weight(shape=(inner,), initializer="zeros", name="b_v")
+        self.W_o = self.add_weight(shape=(inner, c.d_model), name="W_o")
+        self.b_o = self.add_weight(shape=(c.d_model,), initializer="zeros", name="b_o")
+
+    def init_cache(self, batch_size: int, max_len: int) -> KVCache:
+        return KVCache(batch_size, max_len, self.config.num_heads, self.config.head_dim, self.dtype)
+
+    def split_heads(self, x):
+        B, T = tf.shape(x)[0], tf.shape(x)[1]
+        return tf.transpose(
+            tf.reshape(x, (B, T, self.config.num_heads, self.config.head_dim)), (0, 2, 1, 3)
+        )  # (B, H, T, d_h)
+
+    def call(self, query, key, value, mask=None, cache=None, return_intermediates=False):
+        c = self.config
+        kv_len = None if cache is None else cache.max_len
+        check_query_key_value(c, query, key, value, mask, c.d_model, c.d_model, kv_len)
+        if cache is not None and query.shape[0] != cache.batch_size:
+            raise ValueError(
+                f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"
+            )
+        q = self.split_heads(tf.matmul(query, self.W_q) + self.b_q)  # (B, H, Tq, d_h)
+        k = self.split_heads(tf.matmul(key, self.W_k) + self.b_k)  # (B, H, T, d_h)
+        v = self.split_heads(tf.matmul(value, self.W_v) + self.b_v)  # (B, H, T, d_h)
+        q_positions = None
+        if cache is not None:
+            q_positions = cache.append(k, v)
+            # Unwritten cache slots are masked; with `causal` the causal mask alone would do it.
+            written = tf.range(cache.max_len) < cache.length
+            mask = written[None, :] if mask is None else tf.logical_and(mask, written[None, :])
+            k, v = cache.k, cache.v  # (B, H, T_max, d_h)
+        heads, attention_weights, scores = scaled_dot_product(
+            q, k, v, None if mask is None else mask[:, None, None, :], c.causal, q_positions
+        )
+        B, Tq = tf.shape(heads)[0], tf.shape(heads)[2]
+        concat = tf.reshape(tf.transpose(heads, (0, 2, 1, 3)), (B, Tq, c.num_heads * c.head_dim))  # (B, Tq, H d_h)
+        output = tf.matmul(concat, self.W_o) + self.b_o  # (B, Tq, D)
+        outputs = (output, attention_weights)
+        mids = {
+            "q": q,
+            "k": k,
+            "v": v,
+            "scores": scores,
+            "attention_weights": attention_weights,
+            "heads": heads,
+        }
+        return (outputs, mids) if return_intermediates else outputs

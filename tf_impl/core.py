@@ -1,0 +1,57 @@
+"""What every TensorFlow twin shares: canonical weights in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from twinmem.weights import check_weights, load_weights
+
+
+def _collect(obj, prefix: str, out: dict) -> dict:
+    # Attribute order is creation order, the order of the docstring's equations.
+    for name, value in vars(obj).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(value, keras.Variable):
+            out[prefix + name] = value
+        elif isinstance(value, Twin):
+            _collect(value, f"{prefix}{name}.", out)
+        elif isinstance(value, list | tuple) and value and all(isinstance(v, Twin) for v in value):
+            for i, v in enumerate(value):
+                _collect(v, f"{prefix}{name}.{i}.", out)
+    return out
+
+
+class Twin(keras.layers.Layer):
+    """Base of the TF twins. Weight names are the attribute names, sub-twins add ``name.``."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # Masks are explicit call arguments here; Keras' implicit mask propagation stays out of it
+        # (without this, Keras warns on every call that a `mask` argument "destroys the mask").
+        self.supports_masking = True
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
+
+    def canonical_variables(self) -> dict[str, keras.Variable]:
+        return _collect(self, "", {})
+
+    def load_canonical(self, weights: Mapping[str, np.ndarray] | str | Path) -> None:
+        """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype."""
+        if isinstance(weights, str | Path):
+            weights = load_weights(weights)[0]
+        variables = self.canonical_variables()
+        check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()}, type(self).__name__)
+        for name, variable in variables.items():
+            value = np.asarray(weights[name])
+            if value.dtype.kind != "f":
+                raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {value.dtype}")
+            variable.assign(value.astype(variable.dtype))
+
+    def export_canonical(self) -> dict[str, np.ndarray]:
+        return {name: np.array(v.numpy()) for name, v in self.canonical_variables().items()}

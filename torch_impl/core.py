@@ -1,0 +1,35 @@
+"""What every PyTorch twin shares: canonical weights in and out."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from twinmem.weights import check_weights, load_weights
+
+
+class Twin(nn.Module):
+    """Base of the torch twins. Weight names are the attribute names, sub-twins add ``name.``."""
+
+    def canonical_variables(self) -> dict[str, nn.Parameter]:
+        return dict(self.named_parameters())
+
+    def load_canonical(self, weights: Mapping[str, np.ndarray] | str | Path) -> None:
+        """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype."""
+        if isinstance(weights, str | Path):
+            weights = load_weights(weights)[0]
+        variables = self.canonical_variables()
+        check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()}, type(self).__name__)
+        with torch.no_grad():
+            for name, variable in variables.items():
+                value = np.asarray(weights[name])
+                if value.dtype.kind != "f":
+                    raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {value.dtype}")
+                variable.copy_(torch.as_tensor(value).to(variable.dtype))
+
+    def export_canonical(self) -> dict[str, np.ndarray]:
+        return {name: v.detach().cpu().numpy().copy() for name, v in self.canonical_variables().items()}

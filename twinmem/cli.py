@@ -1,0 +1,113 @@
+"""The `twinmem` command line: list, parity (and more as the families land)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+
+def _quiet_tf() -> None:
+    # TensorFlow's C++ start-up chatter (CUDA probing, oneDNN notice) drowns the table; errors stay.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from twinmem import registry
+
+    for e in registry.entries():
+        print(f"{e.name:32s} {e.family:10s} {', '.join(e.variants):28s} {e.summary}")
+    return 0
+
+
+def cmd_parity(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from twinmem import parity, registry
+
+    names = args.model or registry.names()
+    dtypes = [args.dtype] if args.dtype else ["float32", "float64"]
+    console = Console(width=None if sys.stdout.isatty() else 150)
+    records, skipped = [], {}
+    for name in names:
+        entry = registry.get(name)
+        for variant in entry.variants:
+            for dtype in dtypes:
+                recs, skip = parity.check_model(name, variant, dtype)
+                records += recs
+                skipped.update(skip)
+    table = Table(title="twinmem parity: max error per quantity (worst over the three pairs)")
+    for col in (
+        "model",
+        "dtype",
+        "quantity",
+        "tf-torch abs",
+        "tf-ref abs",
+        "torch-ref abs",
+        "worst rel",
+        "tol",
+        "ok",
+    ):
+        table.add_column(col, justify="right" if "abs" in col or col in ("worst rel", "tol") else "left")
+    rows: dict[tuple, dict] = {}
+    for r in records:
+        rows.setdefault((r.model, r.dtype, r.quantity), {})[r.pair] = r
+    for (model, dtype, quantity), by_pair in rows.items():
+        worst = max(by_pair.values(), key=lambda r: r.max_rel)
+        ok = all(r.ok for r in by_pair.values())
+
+        def cell(pair, by_pair=by_pair):
+            return f"{by_pair[pair].max_abs:.1e}" if pair in by_pair else "skipped"
+
+        table.add_row(
+            model,
+            dtype,
+            quantity,
+            cell("tf-torch"),
+            cell("tf-reference"),
+            cell("torch-reference"),
+            f"{worst.max_rel:.1e}",
+            f"{worst.tol:.0e}",
+            "ok" if ok else "[bold red]FAIL[/]",
+        )
+    console.print(table)
+    for fw, reason in skipped.items():
+        console.print(f"[yellow]skipped {fw}:[/] {reason}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(parity.as_json(records), f, indent=1)
+        console.print(f"wrote {len(records)} records to {args.json}")
+    failed = [r for r in records if not r.ok]
+    if failed:
+        console.print(f"[bold red]{len(failed)} of {len(records)} comparisons failed:[/]")
+        print(parity.failure_report(records))
+        return 1
+    console.print(f"[green]all {len(records)} comparisons within tolerance[/]")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_tf()
+    p = argparse.ArgumentParser(prog="twinmem", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("list", help="list every registered model").set_defaults(func=cmd_list)
+
+    pp = sub.add_parser("parity", help="compare the TF twin, the torch twin and the NumPy reference")
+    pp.add_argument("--model", action="append", help="a registry name (repeatable; default: all)")
+    pp.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
+    pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
+    pp.set_defaults(func=cmd_parity)
+
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:  # bad names and arguments: the message is the answer, not a traceback
+        print(f"twinmem: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,151 @@
+"""The parity harness, generic over the registry: TF twin vs torch twin vs the NumPy reference.
+
+For a model, a variant and a dtype it runs the three sides on the same canonical weights and
+inputs and compares, for every pair, each intermediate, each output and the gradient of
+L = sum_k <c_k, out_k> (fixed random cotangents c_k) with respect to every floating input and
+every weight. The reference is float64 always; the twins run in the dtype under test on the
+same weights and inputs rounded to that dtype, so only the arithmetic differs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from autograd import grad
+
+from twinmem import registry
+from twinmem.frameworks import unavailable
+
+# The one place tolerances live. A quantity passes when
+#     max |a - b|  <=  rtol * max(scale, 1),   scale = max(|a|, |b|) over the quantity,
+# i.e. errors are measured relative to the quantity's largest magnitude, with a floor of one
+# unit: the example inputs and weights are of order one, and a quantity that is zero in exact
+# arithmetic (the gradient of a bias in front of a softmax) is then judged against the scale of
+# the terms that cancel to give it, not against its own rounding noise.
+TOLERANCES = {
+    # Unit roundoff 1.1e-16; a few reductions of length <= 10^2 and a softmax stay near 1e-14.
+    "float64": 1e-12,
+    # Unit roundoff 6e-8; the same reductions, and the reference's exact float64, stay near 1e-6.
+    "float32": 1e-5,
+}
+PAIRS = (("tf", "torch"), ("tf", "reference"), ("torch", "reference"))
+
+
+@dataclass
+class Record:
+    model: str  # "name" or "name[variant]"
+    dtype: str
+    pair: str  # "tf-torch", "tf-reference", "torch-reference"
+    quantity: str  # "mid:scores", "out:context", "grad:input:query", "grad:weight:W1"
+    max_abs: float
+    max_rel: float
+    tol: float
+    ok: bool
+    where: str = ""  # worst element: index and both values
+
+    def line(self) -> str:
+        return (
+            f"{self.model} {self.dtype} {self.pair} {self.quantity}: max_abs={self.max_abs:.3e} "
+            f"max_rel={self.max_rel:.3e} (tol {self.tol:.0e}) {self.where}"
+        )
+
+
+def compare(a: np.ndarray, b: np.ndarray, tol: float, names: tuple[str, str]) -> tuple[float, float, bool, str]:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if a.shape != b.shape:
+        return np.inf, np.inf, False, f"shapes differ: {names[0]} {a.shape}, {names[1]} {b.shape}"
+    if a.size == 0:
+        return 0.0, 0.0, True, ""
+    err = np.abs(a - b)
+    err = np.where(np.isnan(a) != np.isnan(b), np.inf, np.nan_to_num(err, nan=0.0))
+    i = np.unravel_index(int(np.argmax(err)), err.shape)
+    max_abs = float(err[i])
+    scale = max(float(np.nanmax(np.abs(a))), float(np.nanmax(np.abs(b))), 1.0)
+    max_rel = max_abs / scale
+    where = f"worst at {tuple(int(k) for k in i)}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
+    return max_abs, max_rel, bool(max_rel <= tol), where
+
+
+def reference_forward_and_grads(entry, config, weights, inputs, cotangents):
+    """The float64 oracle: forward with intermediates, and exact gradients by autograd."""
+    float_names = [n for n, x in inputs.items() if x.dtype.kind == "f"]
+
+    def loss(params):
+        w, xf = params
+        outputs, _ = entry.reference(w, config, **{**inputs, **xf})
+        return sum(np.sum(o * c) for o, c in zip(outputs, cotangents, strict=True) if c is not None)
+
+    g_w, g_x = grad(loss)((weights, {n: inputs[n] for n in float_names}))
+    outputs, mids = entry.reference(weights, config, **inputs)
+    grads = {**{f"input:{n}": g_x[n] for n in float_names}, **{f"weight:{n}": g_w[n] for n in weights}}
+    return tuple(np.asarray(o) for o in outputs), {n: np.asarray(m) for n, m in mids.items()}, grads
+
+
+def run_sides(name: str, variant: str, dtype: str, seed: int = 0):
+    """Outputs, intermediates and gradients of each available side, plus the skip reasons."""
+    entry = registry.get(name)
+    config = entry.make_config(variant)
+    # Weights and inputs are rounded to the dtype under test first, so every side sees the same values.
+    weights = {n: w.astype(dtype).astype(np.float64) for n, w in entry.random_weights(config, seed).items()}
+    inputs = {
+        n: (x.astype(dtype).astype(np.float64) if x.dtype.kind == "f" else x)
+        for n, x in entry.make_inputs(config, seed + 1, variant).items()
+    }
+    ref_outputs, _ = entry.reference(weights, config, **inputs)
+    rng = np.random.default_rng(seed + 2)
+    cotangents = [rng.standard_normal(np.shape(o)) if np.asarray(o).dtype.kind == "f" else None for o in ref_outputs]
+    sides = {"reference": reference_forward_and_grads(entry, config, weights, inputs, cotangents)}
+    skipped = {}
+    for fw in registry.FRAMEWORKS:
+        reason = unavailable(fw)
+        if reason:
+            skipped[fw] = reason
+            continue
+        run = __import__(f"{fw}_impl.run", fromlist=["forward_and_grads"])
+        model = entry.build(fw, config, dtype, weights)
+        sides[fw] = run.forward_and_grads(model, inputs, cotangents, dtype)
+    return entry, sides, skipped
+
+
+def check_model(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[list[Record], dict[str, str]]:
+    """Every record of one (model, variant, dtype); returns (records, skipped frameworks with reasons)."""
+    entry, sides, skipped = run_sides(name, variant, dtype, seed)
+    label = name if list(entry.variants) == ["default"] else f"{name}[{variant}]"
+    tol = TOLERANCES[dtype]
+    records = []
+    for a, b in PAIRS:
+        if a not in sides or b not in sides:
+            continue
+        (out_a, mid_a, grad_a), (out_b, mid_b, grad_b) = sides[a], sides[b]
+        quantities = [(f"mid:{n}", mid_a[n], mid_b[n]) for n in mid_a if n in mid_b]
+        quantities += [(f"out:{n}", x, y) for n, x, y in zip(entry.outputs, out_a, out_b, strict=True)]
+        missing = sorted(set(grad_a) ^ set(grad_b))
+        if missing:
+            raise ValueError(f"{label}: gradients {missing} exist on one side of {a}-{b} only")
+        quantities += [(f"grad:{n}", grad_a[n], grad_b[n]) for n in grad_a]
+        for q, x, y in quantities:
+            max_abs, max_rel, ok, where = compare(x, y, tol, (a, b))
+            records.append(Record(label, dtype, f"{a}-{b}", q, max_abs, max_rel, tol, ok, where))
+    return records, skipped
+
+
+def first_divergence(records: list[Record], failed: Record) -> Record | None:
+    """The first intermediate, in computation order, where the failing pair parts."""
+    for r in records:
+        if r.pair == failed.pair and r.dtype == failed.dtype and r.model == failed.model and not r.ok:
+            return r
+    return None
+
+
+def failure_report(records: list[Record]) -> str:
+    lines = []
+    for r in records:
+        if not r.ok:
+            first = first_divergence(records, r)
+            lines.append(r.line() + (f"\n    first divergence: {first.quantity}" if first and first is not r else ""))
+    return "\n".join(lines)
+
+
+def as_json(records: list[Record]) -> list[dict]:
+    return [asdict(r) for r in records]
