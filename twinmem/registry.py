@@ -44,11 +44,11 @@ class ModelEntry:
     summary: str = ""
 
     def make_config(self, variant: str = "default", **overrides: Any) -> Any:
-        if variant not in self.variants:
+        if variant != "default" and variant not in self.variants:
             raise ValueError(
                 f"Unknown variant {variant!r} for model {self.name!r}; expected one of {sorted(self.variants)}"
             )
-        return dataclasses.replace(self.config(), **{**self.variants[variant], **overrides})
+        return dataclasses.replace(self.config(), **{**self.variants.get(variant, {}), **overrides})
 
     def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any):
         return self.example_inputs(config, seed, **{**self.variant_inputs.get(variant, {}), **shape})
@@ -81,8 +81,13 @@ def register(entry: ModelEntry) -> ModelEntry:
 
 
 def _load_specs() -> None:
-    # The spec modules register their entries on import; one line per family.
-    importlib.import_module("twinmem.specs.attention")
+    # Every module of twinmem/specs registers its family's entries on import.
+    import pkgutil
+
+    import twinmem.specs
+
+    for info in sorted(pkgutil.iter_modules(twinmem.specs.__path__), key=lambda i: i.name):
+        importlib.import_module(f"twinmem.specs.{info.name}")
 
 
 def names() -> list[str]:

@@ -1,0 +1,72 @@
+"""Build a timed TensorFlow step for a benchmark case."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from twinmem import interop
+
+
+def sync(device: str) -> None:
+    # GPU kernels run asynchronously: wait for every device before the clock is read.
+    if device == "gpu":
+        tf.test.experimental.sync_devices()
+
+
+def _call(case, entry, config, weights):
+    if case.impl == "twin":
+        model = entry.build("tf", config, "float32", weights)
+        return model, list(model.canonical_variables().values())
+    if case.impl == "keras.layers.MultiHeadAttention":
+        mha = interop.mha_to_keras(weights, config)
+
+        def call(query, key, value, mask):
+            attention_mask = tf.repeat(mask[:, None, :], tf.shape(query)[1], axis=1)  # (B, Tq, T), True = attend
+            return (mha(query, value, key, attention_mask=attention_mask, use_causal_mask=config.causal),)
+
+        return call, list(mha.trainable_variables)
+    if case.impl == "keras.ops.dot_product_attention":
+
+        def call(query, key, value, mask):
+            T = tf.shape(key)[1]
+            m = mask[:, None, None, :]  # (B, H=1, Tq, T)
+            if config.causal:
+                m = tf.logical_and(m, tf.linalg.band_part(tf.ones((T, T), tf.bool), -1, 0))
+            # Keras lays heads out as (B, T, H, d): one head here.
+            out = keras.ops.dot_product_attention(query[:, :, None], key[:, :, None], value[:, :, None], mask=m)
+            return (out[:, :, 0],)
+
+        return call, []
+    raise ValueError(f"unknown Keras built-in {case.impl!r}")
+
+
+def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
+    """Return a no-argument step that runs the case once and waits for the device."""
+    with tf.device("/GPU:0" if case.device == "gpu" else "/CPU:0"):
+        call, variables = _call(case, entry, config, weights)
+        x = {n: tf.constant(v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in inputs.items()}
+    float_inputs = [t for t in x.values() if t.dtype.is_floating]
+
+    def forward():
+        return call(**x)
+
+    def train():
+        with tf.GradientTape() as tape:
+            tape.watch(float_inputs)
+            outputs = call(**x)
+            loss = tf.add_n([tf.reduce_sum(o) for o in outputs if o is not None and o.dtype.is_floating])
+        return tape.gradient(loss, variables + float_inputs)
+
+    fn = forward if case.pass_ == "forward" else train
+    if case.mode == "graph":
+        fn = tf.function(fn)
+    elif case.mode == "xla":
+        fn = tf.function(fn, jit_compile=True)
+
+    def step():
+        fn()
+        sync(case.device)
+
+    return step

@@ -1,0 +1,68 @@
+"""Build a timed torch step for a benchmark case."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from twinmem import interop
+
+
+def sync(device: str) -> None:
+    # CUDA runs asynchronously: a clock read without this times the launch, not the work.
+    if device == "gpu":
+        torch.cuda.synchronize()
+
+
+def _call(case, entry, config, weights, dev):
+    if case.impl == "twin":
+        model = entry.build("torch", config, "float32", weights).to(dev)
+        return model, list(model.parameters())
+    if case.impl == "nn.MultiheadAttention":
+        mha = interop.mha_to_torch(weights, config).to(dev)
+
+        def call(query, key, value, mask):
+            T = key.shape[1]
+            causal = torch.ones(T, T, dtype=torch.bool, device=dev).triu(1) if config.causal else None
+            # torch's masks mean True = ignore; need_weights=False lets it take the fused kernel.
+            return mha(query, key, value, key_padding_mask=~mask, attn_mask=causal, need_weights=False)
+
+        return call, list(mha.parameters())
+    if case.impl == "F.scaled_dot_product_attention":
+
+        def call(query, key, value, mask):
+            T = key.shape[1]
+            m = mask[:, None, :]
+            if config.causal:
+                m = m & torch.ones(T, T, dtype=torch.bool, device=dev).tril()
+            return (F.scaled_dot_product_attention(query, key, value, attn_mask=m),)
+
+        return call, []
+    raise ValueError(f"unknown torch built-in {case.impl!r}")
+
+
+def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
+    """Return a no-argument step that runs the case once and waits for the device."""
+    dev = "cuda" if case.device == "gpu" else "cpu"
+    call, params = _call(case, entry, config, weights, dev)
+    x = {n: torch.as_tensor(v.astype(np.float32) if v.dtype.kind == "f" else v, device=dev) for n, v in inputs.items()}
+    if case.mode == "compile":
+        call = torch.compile(call)
+    if case.pass_ == "forward":
+
+        def step():
+            with torch.inference_mode():
+                call(**x)
+            sync(case.device)
+
+        return step
+    sources = params + [t.requires_grad_() for t in x.values() if t.is_floating_point()]
+
+    def step():
+        outputs = call(**x)
+        loss = sum(o.sum() for o in outputs if o is not None and o.is_floating_point())
+        torch.autograd.grad(loss, sources, allow_unused=True)
+        sync(case.device)
+
+    return step

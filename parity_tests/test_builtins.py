@@ -1,0 +1,79 @@
+"""The frameworks' own attention layers, loaded with canonical weights, compute what the twins do.
+
+The benchmarks time these built-ins beside the twins, so they must be the same function.
+"""
+
+import numpy as np
+import pytest
+from conftest import need
+
+from twinmem import interop, registry
+from twinmem.parity import TOLERANCES
+
+
+def _close(a, b, dtype):
+    return np.max(np.abs(a - b)) <= TOLERANCES[dtype] * max(np.max(np.abs(b)), 1.0)
+
+
+@pytest.mark.parametrize("variant", ["default", "causal"])
+def test_torch_multihead_attention_matches_twin(variant):
+    need("torch")
+    import torch
+
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config(variant)
+    weights = entry.random_weights(config)
+    x = {
+        n: torch.as_tensor(v.astype(np.float32) if v.dtype.kind == "f" else v)
+        for n, v in entry.make_inputs(config).items()
+    }
+    twin = entry.build("torch", config, weights=weights)
+    out, _ = twin(**x)
+    mha = interop.mha_to_torch(weights, config)
+    T = x["key"].shape[1]
+    # torch's boolean masks mean True = ignore: flip ours. A fully masked row is NaN in torch, so the
+    # twin's defined zero is compared on the rows that keep at least one key.
+    causal = torch.ones(T, T, dtype=torch.bool).triu(1) if config.causal else None
+    ref, _ = mha(x["query"], x["key"], x["value"], key_padding_mask=~x["mask"], attn_mask=causal)
+    keep = x["mask"].any(-1)
+    assert _close(ref[keep].detach().numpy(), out[keep].detach().numpy(), "float32")
+
+
+@pytest.mark.parametrize("variant", ["default", "causal"])
+def test_keras_multihead_attention_matches_twin(variant):
+    need("tf")
+    import tensorflow as tf
+
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config(variant)
+    weights = entry.random_weights(config)
+    x = {
+        n: tf.constant(v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in entry.make_inputs(config).items()
+    }
+    twin = entry.build("tf", config, weights=weights)
+    out, _ = twin(**x)
+    mha = interop.mha_to_keras(weights, config)
+    Tq = x["query"].shape[1]
+    attention_mask = tf.repeat(x["mask"][:, None, :], Tq, axis=1)  # (B, Tq, T), True = attend
+    ref = mha(x["query"], x["value"], x["key"], attention_mask=attention_mask, use_causal_mask=config.causal)
+    keep = np.asarray(x["mask"]).any(-1)
+    assert _close(np.asarray(ref)[keep], np.asarray(out)[keep], "float32")
+
+
+def test_torch_sdpa_matches_twin():
+    need("torch")
+    import torch
+    import torch.nn.functional as F
+
+    entry = registry.get("scaled_dot_product_attention")
+    config = entry.make_config("causal")
+    x = {
+        n: torch.as_tensor(v.astype(np.float32) if v.dtype.kind == "f" else v)
+        for n, v in entry.make_inputs(config).items()
+    }
+    out, _ = entry.build("torch", config)(**x)
+    T = x["key"].shape[1]
+    mask = x["mask"][:, None, :] & torch.ones(T, T, dtype=torch.bool).tril()  # True = attend, as ours
+    ref = F.scaled_dot_product_attention(x["query"], x["key"], x["value"], attn_mask=mask)
+    keep = x["mask"].any(-1)
+    assert _close(ref[keep].numpy(), out[keep].numpy(), "float32")
