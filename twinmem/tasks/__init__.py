@@ -1,0 +1,1 @@
+"""Seeded synthetic tasks (no download): each returns NumPy arrays the registry and trainers use."""
