@@ -1,6 +1,9 @@
 """Every benchmark case, generated from the registry: model x shape x framework x impl x mode x pass.
 
 Framework-free: a case is a description; ``tf_steps`` / ``torch_steps`` turn it into a timed step.
+Environment knobs (the Makefile sets the first two): TWINMEM_PROFILE=quick|full,
+TWINMEM_DEVICE=cpu|gpu|all, TWINMEM_MODES (comma list overriding the profile's modes),
+TWINMEM_TF32=1 (TF32 matmuls on for both frameworks on GPU), TWINMEM_THREADS.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from dataclasses import dataclass, field
 from twinmem import registry
 from twinmem.frameworks import unavailable
 
-# Execution modes per framework. Compiled modes (XLA, torch.compile) cost seconds to tens of seconds
-# of compilation per case on a 2-core CPU, so the quick profile keeps to eager and tf.function.
+# Execution modes per framework. torch.compile costs ~15-20 s of compilation per case on a 2-core
+# CPU, which would blow the quick profile's 5-minute budget by itself: it runs in the full profile.
 MODES = {
-    "quick": {"tf": ("eager", "graph"), "torch": ("eager",)},
+    "quick": {"tf": ("eager", "graph", "xla"), "torch": ("eager",)},
     "full": {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")},
 }
 PASSES = ("forward", "train")  # train = forward + gradients of every weight and floating input
@@ -28,10 +31,13 @@ BUILTINS = {
     "multi_head_attention": {"torch": ["nn.MultiheadAttention"], "tf": ["keras.layers.MultiHeadAttention"]},
 }
 
+# The machine's limit: one large float32 matmul per framework, timed in the same run.
+GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
+
 
 @dataclass(frozen=True)
 class Case:
-    model: str
+    model: str  # a registry name, or "gemm"
     shape: str  # label of the bench shape, e.g. "B8 T128 D256 H4 causal"
     framework: str  # "tf" | "torch"
     impl: str  # "twin" or the built-in's name
@@ -56,7 +62,8 @@ def devices() -> list[str]:
 
         if torch.cuda.is_available():
             found.append("gpu")
-    return found if want == "all" else [d for d in found if d == want] or [want]
+    # DEVICE=gpu on a machine without one still yields gpu cases: they are skipped with the reason.
+    return found if want == "all" else [want]
 
 
 def profile() -> str:
@@ -66,16 +73,32 @@ def profile() -> str:
     return p
 
 
+def modes(framework: str) -> tuple[str, ...]:
+    chosen = os.environ.get("TWINMEM_MODES")
+    if not chosen:
+        return MODES[profile()][framework]
+    allowed = {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")}[framework]
+    return tuple(m for m in chosen.split(",") if m in allowed)
+
+
 def all_cases() -> list[Case]:
-    prof, out = profile(), []
+    out = []
+    for device in devices():
+        for framework in registry.FRAMEWORKS:
+            n = GEMM_SIZE[device]
+            out.append(Case("gemm", f"{n}x{n}x{n}", framework, "matmul", "eager", "forward", device, {"n": n}))
     for entry in registry.entries():
-        for label, config, inputs in entry.bench_shapes.get(prof, []):
+        shapes = entry.bench_shapes.get(profile(), [])
+        # Latency: the first shape again at batch 1, forward only.
+        latency = [(f"{label} latency B1", config, {**inputs, "batch": 1}) for label, config, inputs in shapes[:1]]
+        for label, config, inputs in shapes + latency:
+            passes = ("forward",) if label.endswith("latency B1") else PASSES
             for device in devices():
                 for framework in registry.FRAMEWORKS:
                     impls = ["twin", *BUILTINS.get(entry.name, {}).get(framework, [])]
                     for impl in impls:
-                        for mode in MODES[prof][framework]:
-                            for pass_ in PASSES:
+                        for mode in modes(framework):
+                            for pass_ in passes:
                                 out.append(
                                     Case(entry.name, label, framework, impl, mode, pass_, device, config, inputs)
                                 )

@@ -1,8 +1,9 @@
 """Time every case of ``benchmarks.cases`` with pytest-benchmark.
 
 Each case: build the step, time its first call on its own (tracing / compilation, reported as
-``compile_s``), warm up, then time steady-state rounds. Every step waits for its device before
-returning, so the clock reads finished work. A case a machine cannot run is skipped with the reason.
+``compile_s`` and never part of the steady-state figures), warm up, then time steady-state rounds.
+Every step waits for its device before returning, so the clock reads finished work. A case this
+machine cannot run (no such framework or device, out of memory) is skipped with the reason.
 """
 
 import time
@@ -15,47 +16,73 @@ from twinmem import registry
 from twinmem.frameworks import unavailable
 
 CASES = all_cases()
-TARGET_SECONDS = 0.4  # steady-state time per case: enough rounds for a stable median on a 2-core box
+TARGET_SECONDS = 0.3  # steady-state time per case: enough rounds for a stable median on a 2-core box
+
+
+def _skip_reason(case) -> str | None:
+    reason = unavailable(case.framework)
+    if reason:
+        return reason
+    if case.device == "gpu":
+        import torch
+
+        if not torch.cuda.is_available():
+            return "no GPU on this machine"
+    return None
+
+
+def _is_oom(e: Exception) -> bool:
+    text = str(e).lower()
+    return "out of memory" in text or "resource exhausted" in text or "oom" in type(e).__name__.lower()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bench(benchmark, case):
-    reason = unavailable(case.framework)
+    reason = _skip_reason(case)
     if reason:
         pytest.skip(reason)
     steps = __import__(f"benchmarks.{case.framework}_steps", fromlist=["build"])
-    entry = registry.get(case.model)
-    config = entry.make_config(**case.config)
-    weights = entry.random_weights(config, seed=0)
-    inputs = entry.make_inputs(config, seed=1, **case.inputs)
+    if case.model == "gemm":
+        n = case.config["n"]
+        step, flops, batch, tokens, family = steps.gemm_step(n, case.device), 2 * n**3, 1, n, "gemm"
+    else:
+        entry = registry.get(case.model)
+        config = entry.make_config(**case.config)
+        inputs = entry.make_inputs(config, seed=1, **case.inputs)
+        step = steps.build(case, entry, config, entry.random_weights(config, seed=0), inputs)
+        batch = next(iter(inputs.values())).shape[0]
+        seq_len = max(v.shape[1] for v in inputs.values() if v.ndim >= 2)
+        tokens, family = batch * seq_len, entry.family
+        # Analytic matmul FLOPs; a training step counts 3x the forward (forward + two backward GEMMs).
+        flops = entry.flops(config, inputs) * (3 if case.pass_ == "train" else 1)
     try:
-        step = steps.build(case, entry, config, weights, inputs)
+        steps.reset_peak_memory(case.device)
         t0 = time.perf_counter()
         step()  # first call: tracing, compilation, allocator warm-up
         compile_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         step()  # one warm call sizes the number of rounds
         per_call = time.perf_counter() - t0
-    except Exception as e:  # out of memory, an op the device lacks: recorded, and the run goes on
-        if "out of memory" in str(e).lower() or "resource exhausted" in str(e).lower():
+        rounds = max(3, min(200, int(TARGET_SECONDS / max(per_call, 1e-6))))
+        benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)
+    except Exception as e:  # recorded as skipped with the reason, and the run goes on
+        if _is_oom(e):
             pytest.skip(f"out of memory: {str(e).splitlines()[0][:200]}")
         raise
-    rounds = max(3, min(200, int(TARGET_SECONDS / max(per_call, 1e-6))))
-    B = next(iter(inputs.values())).shape[0]
-    T = max(v.shape[1] for v in inputs.values() if v.ndim >= 2)
     benchmark.extra_info.update(
         model=case.model,
         shape=case.shape,
+        family=family,
         framework=case.framework,
         impl=case.impl,
         mode=case.mode,
         pass_=case.pass_,
         device=case.device,
         threads=THREADS,
-        batch=B,
-        tokens=B * T,
-        flops=entry.flops(config, inputs) * (3 if case.pass_ == "train" else 1),
+        batch=batch,
+        seq_len=tokens // batch,
+        tokens=tokens,
+        flops=flops,
         compile_s=compile_s,
-        family=entry.family,
+        peak_memory_bytes=steps.peak_memory(case.device),
     )
-    benchmark.pedantic(step, rounds=rounds, warmup_rounds=2, iterations=1)

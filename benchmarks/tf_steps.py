@@ -15,6 +15,27 @@ def sync(device: str) -> None:
         tf.test.experimental.sync_devices()
 
 
+def reset_peak_memory(device: str) -> None:
+    if device == "gpu":
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_memory(device: str) -> int | None:
+    """Peak bytes TF's allocator held since the reset; None on CPU (not measured there)."""
+    return tf.config.experimental.get_memory_info("GPU:0")["peak"] if device == "gpu" else None
+
+
+def gemm_step(n: int, device: str):
+    with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
+        a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+
+    def step():
+        tf.matmul(a, b)
+        sync(device)
+
+    return step
+
+
 def _call(case, entry, config, weights):
     if case.impl == "twin":
         model = entry.build("tf", config, "float32", weights)

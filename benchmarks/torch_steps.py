@@ -15,6 +15,27 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
+def reset_peak_memory(device: str) -> None:
+    if device == "gpu":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def peak_memory(device: str) -> int | None:
+    """Peak bytes the allocator handed out since the reset; None on CPU (not measured there)."""
+    return torch.cuda.max_memory_allocated() if device == "gpu" else None
+
+
+def gemm_step(n: int, device: str):
+    dev = "cuda" if device == "gpu" else "cpu"
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+
+    def step():
+        torch.matmul(a, b)
+        sync(device)
+
+    return step
+
+
 def _call(case, entry, config, weights, dev):
     if case.impl == "twin":
         model = entry.build("torch", config, "float32", weights).to(dev)

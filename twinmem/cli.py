@@ -88,6 +88,22 @@ def cmd_parity(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from twinmem.report import build_report, compare
+
+    if len(args.dirs) == 1:
+        print(f"wrote {build_report(args.dirs[0])}")
+        return 0
+    if len(args.dirs) != 2:
+        raise ValueError(f"Expected one results directory (rebuild) or two (compare). Received: {len(args.dirs)}")
+    text = compare(*args.dirs)
+    if args.out:
+        with open(args.out, "w") as f:
+            f.write(text)
+    print(text)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_tf()
     p = argparse.ArgumentParser(prog="twinmem", description=__doc__)
@@ -100,6 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)
+
+    pr = sub.add_parser("report", help="rebuild a benchmark report (DIR) or compare two runs (A B)")
+    pr.add_argument("dirs", nargs="+", metavar="DIR", help="bench-results directories")
+    pr.add_argument("--out", metavar="PATH", help="with two directories: also write the comparison here")
+    pr.set_defaults(func=cmd_report)
 
     args = p.parse_args(argv)
     try:

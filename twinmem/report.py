@@ -1,9 +1,13 @@
-"""Turn a pytest-benchmark JSON into results.json (flat rows) and report.md (tables people read).
+"""Benchmark reports: pytest-benchmark JSON -> results.json (flat rows), report.md and PNG plots.
 
-``results.json`` schema, one row per case:
-    model, shape, family, framework, impl, mode, pass, device, threads,
-    median_s, iqr_s, rounds, batch, tokens, seq_per_s, tokens_per_s, gflop_per_s, compile_s,
-    versions ({python, torch, tensorflow, numpy}), machine.
+``results.json`` schema — one row per case:
+    model, shape, family, framework, impl ("twin" or a built-in), mode (eager | graph | xla |
+    compile), pass (forward | train), device (cpu | gpu), threads, batch, seq_len, tokens,
+    median_s, iqr_s, rounds, seq_per_s, tokens_per_s, gflop_per_s,
+    efficiency (gflop_per_s / the device's GEMM GFLOP/s measured in the same run, 0..1),
+    peak_memory_bytes (GPU allocators' peak; null on CPU), compile_s (first call alone),
+    versions {python, numpy, torch, tensorflow, keras}, settings {threads, tf32, cudnn_benchmark}.
+Rows of the "gemm" model are the machine's limit itself.
 """
 
 from __future__ import annotations
@@ -14,76 +18,155 @@ from pathlib import Path
 
 
 def rows_from_benchmark(raw: dict) -> list[dict]:
-    versions = raw.get("twinmem_versions") or {}
+    versions = raw.get("twinmem_versions", {})
+    settings = raw.get("twinmem_settings", {})
     rows = []
     for b in raw["benchmarks"]:
         x, s = b["extra_info"], b["stats"]
+        if "model" not in x:
+            continue
         median = s["median"]
         rows.append(
             {
                 "model": x["model"],
                 "shape": x["shape"],
-                "family": x.get("family", ""),
+                "family": x["family"],
                 "framework": x["framework"],
                 "impl": x["impl"],
                 "mode": x["mode"],
                 "pass": x["pass_"],
                 "device": x["device"],
                 "threads": x["threads"],
+                "batch": x["batch"],
+                "seq_len": x["seq_len"],
+                "tokens": x["tokens"],
                 "median_s": median,
                 "iqr_s": s["iqr"],
                 "rounds": s["rounds"],
-                "batch": x["batch"],
-                "tokens": x["tokens"],
                 "seq_per_s": x["batch"] / median,
                 "tokens_per_s": x["tokens"] / median,
                 "gflop_per_s": x["flops"] / median / 1e9,
+                "efficiency": None,
+                "peak_memory_bytes": x.get("peak_memory_bytes"),
                 "compile_s": x["compile_s"],
                 "versions": versions,
-                "machine": raw.get("machine_info", {}).get("cpu", {}).get("brand_raw", ""),
+                "settings": settings,
             }
         )
+    peak = gemm_peaks(rows)
+    for r in rows:
+        if r["device"] in peak:
+            r["efficiency"] = r["gflop_per_s"] / peak[r["device"]]
     return rows
+
+
+def gemm_peaks(rows: list[dict]) -> dict[str, float]:
+    """The machine's limit per device: the faster framework's large float32 matmul."""
+    peaks: dict[str, float] = {}
+    for r in rows:
+        if r["model"] == "gemm":
+            peaks[r["device"]] = max(peaks.get(r["device"], 0.0), r["gflop_per_s"])
+    return peaks
 
 
 def _ms(s: float) -> str:
     return f"{s * 1e3:.3g}"
 
 
+def _mem(b: int | None) -> str:
+    return "–" if b is None else f"{b / 2**20:.1f}"
+
+
 def _table(header: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
 
 
-def render(rows: list[dict], raw: dict) -> str:
+def _key(r: dict) -> tuple:
+    return (r["model"], r["shape"], r["device"], r["pass"])
+
+
+def ratio_rows(rows: list[dict]) -> list[dict]:
+    """Per (model, shape, device, pass): TF/torch time ratios of the twins and of the fastest of each."""
+    groups: dict[tuple, list[dict]] = defaultdict(list)
+    for r in rows:
+        if r["model"] != "gemm":
+            groups[_key(r)].append(r)
+    out = []
+    for (model, shape, device, pass_), rs in groups.items():
+        twins = {(r["framework"], r["mode"]): r for r in rs if r["impl"] == "twin"}
+        tf_rows = [r for r in rs if r["framework"] == "tf"]
+        torch_rows = [r for r in rs if r["framework"] == "torch"]
+        if not tf_rows or not torch_rows or ("tf", "eager") not in twins or ("torch", "eager") not in twins:
+            continue
+        best_tf, best_torch = min(tf_rows, key=lambda r: r["median_s"]), min(torch_rows, key=lambda r: r["median_s"])
+        out.append(
+            {
+                "model": model,
+                "shape": shape,
+                "device": device,
+                "pass": pass_,
+                "eager": twins["tf", "eager"]["median_s"] / twins["torch", "eager"]["median_s"],
+                "fastest": best_tf["median_s"] / best_torch["median_s"],
+                "best_tf": f"{best_tf['impl']} {best_tf['mode']}",
+                "best_torch": f"{best_torch['impl']} {best_torch['mode']}",
+            }
+        )
+    return out
+
+
+def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
     mi = raw.get("machine_info", {})
-    threads = sorted({r["threads"] for r in rows})
-    versions = rows[0]["versions"] if rows else {}
+    settings = raw.get("twinmem_settings", {})
+    versions = raw.get("twinmem_versions", {})
+    peaks = gemm_peaks(rows)
     lines = [
         "# twinmem benchmark report",
         "",
         f"- machine: {mi.get('cpu', {}).get('brand_raw', '?')}, {mi.get('cpu', {}).get('count', '?')} logical CPUs; "
-        f"python {mi.get('python_version', '?')}",
+        f"run {raw.get('datetime', '?')}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}",
-        f"- threads per framework (intra-op, equal for both): {', '.join(map(str, threads))}",
-        f"- run: {raw.get('datetime', '?')}",
-        "- times are medians of steady-state rounds after warm-up; `first call` is the first call on its own "
-        "(tracing / compilation) and is not in the median. `train` = forward + gradients of every weight and "
-        "floating input. GFLOP/s counts matmul FLOPs analytically (train = 3 x forward).",
-        "- `× torch` = this case's time / the torch twin's eager time for the same model, shape, pass and device "
-        "(> 1: slower than torch eager). Built-ins are called without returning attention weights, so they may "
-        "take fused kernels the twins (which return the weights) cannot.",
+        f"- fairness: {settings.get('threads', '?')} intra-op threads for each framework (1 inter-op thread for TF); "
+        f"TF32 {'on' if settings.get('tf32') else 'off'} for both; cudnn.benchmark {settings.get('cudnn_benchmark')}; "
+        "the same weights and inputs for every implementation; GPU synchronised before every clock read",
+        "- machine limit (GEMM, float32, measured in this run; the faster framework): "
+        + ", ".join(f"{d} {p:.1f} GFLOP/s" for d, p in peaks.items()),
+        "- times are medians of steady-state rounds after warm-up; `first call` is the first call alone "
+        "(tracing / compilation), never in the median. `train` = forward + gradients of every weight and floating "
+        "input. GFLOP/s counts matmul FLOPs analytically (dense, train = 3 x forward); `eff.` = GFLOP/s / the GEMM "
+        "limit. Peak memory is the GPU allocators' peak; on CPU it is not measured (a process's peak RSS is shared "
+        "by every case of the run, so it says nothing per case).",
+        "- `× torch` = this time / the torch twin's eager time for the same model, shape, pass and device (> 1 is "
+        "slower). Built-ins are called without returning attention weights, so they may take fused kernels the "
+        "twins (which return the weights) cannot.",
+        "",
+        "## TF/torch time ratios (< 1: TensorFlow faster)",
         "",
     ]
+    ratios = ratio_rows(rows)
+    lines += _table(
+        ["model", "shape", "device", "pass", "TF/torch twins, eager", "TF/torch, fastest of each", "fastest TF", "fastest torch"],
+        [[r["model"], r["shape"], r["device"], r["pass"], f"{r['eager']:.2f}", f"{r['fastest']:.2f}", r["best_tf"], r["best_torch"]]
+         for r in ratios],
+    )  # fmt: skip
+    lines += ["", "## Fastest implementation and mode per model", ""]
+    best: dict[tuple, dict] = {}
+    for r in rows:
+        if r["model"] != "gemm" and (_key(r) not in best or r["median_s"] < best[_key(r)]["median_s"]):
+            best[_key(r)] = r
+    lines += _table(
+        ["model", "shape", "device", "pass", "fastest", "median ms", "eff."],
+        [[r["model"], r["shape"], r["device"], r["pass"], f"{r['framework']} {r['impl']} {r['mode']}", _ms(r["median_s"]),
+          f"{100 * r['efficiency']:.1f} %" if r["efficiency"] is not None else "–"] for r in best.values()],
+    )  # fmt: skip
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
         groups[(r["family"], r["model"], r["shape"], r["device"])].append(r)
-    summary = []
-    for family in sorted({k[0] for k in groups}):
-        lines += [f"## {family}", ""]
+    for family in sorted({k[0] for k in groups}, key=lambda f: (f == "gemm", f)):
+        lines += ["", f"## {family}"]
         for (fam, model, shape, device), rs in groups.items():
             if fam != family:
                 continue
-            lines += [f"### {model} — {shape} — {device}", ""]
+            lines += ["", f"### {model} — {shape} — {device}", ""]
             body = []
             for pass_ in ("forward", "train"):
                 prs = [r for r in rs if r["pass"] == pass_]
@@ -91,42 +174,146 @@ def render(rows: list[dict], raw: dict) -> str:
                     (r for r in prs if r["framework"] == "torch" and r["impl"] == "twin" and r["mode"] == "eager"), None
                 )
                 for r in sorted(prs, key=lambda r: r["median_s"]):
-                    ratio = f"{r['median_s'] / base['median_s']:.2f}" if base else "–"
                     body.append(
                         [pass_, r["framework"], r["impl"], r["mode"], _ms(r["median_s"]), _ms(r["iqr_s"]),
                          f"{r['seq_per_s']:.4g}", f"{r['tokens_per_s']:.4g}", f"{r['gflop_per_s']:.3g}",
-                         _ms(r["compile_s"]), ratio]
+                         f"{100 * r['efficiency']:.1f} %" if r["efficiency"] is not None else "–",
+                         _mem(r["peak_memory_bytes"]), _ms(r["compile_s"]),
+                         f"{r['median_s'] / base['median_s']:.2f}" if base else "–"]
                     )  # fmt: skip
-                twins = {(r["framework"], r["mode"]): r for r in prs if r["impl"] == "twin"}
-                if ("tf", "eager") in twins and ("torch", "eager") in twins:
-                    best_tf = min((r for r in prs if r["framework"] == "tf"), key=lambda r: r["median_s"])
-                    best_torch = min((r for r in prs if r["framework"] == "torch"), key=lambda r: r["median_s"])
-                    summary.append(
-                        [model, shape, device, pass_,
-                         f"{twins['tf', 'eager']['median_s'] / twins['torch', 'eager']['median_s']:.2f}",
-                         f"{best_tf['median_s'] / best_torch['median_s']:.2f}",
-                         f"{best_tf['impl']} {best_tf['mode']}", f"{best_torch['impl']} {best_torch['mode']}"]
-                    )  # fmt: skip
-            header = ["pass", "framework", "impl", "mode", "median ms", "IQR ms", "seq/s", "tokens/s", "GFLOP/s",
-                      "first call ms", "× torch"]  # fmt: skip
-            lines += _table(header, body) + [""]
-    header = ["model", "shape", "device", "pass", "TF/torch twins (eager)", "TF/torch (fastest of each)", "fastest TF",
-              "fastest torch"]  # fmt: skip
-    lines = (
-        lines[:9]
-        + ["## TF/torch time ratios (< 1: TensorFlow faster)", ""]
-        + _table(header, summary)
-        + [""]
-        + lines[9:]
-    )
+            header = ["pass", "framework", "impl", "mode", "median ms", "IQR ms", "seq/s", "tokens/s", "GFLOP/s", "eff.",
+                      "peak MiB", "first call ms", "× torch"]  # fmt: skip
+            lines += _table(header, body)
+    if skipped:
+        lines += ["", "## Skipped cases", ""] + _table(["case", "reason"], [[s["case"], s["reason"]] for s in skipped])
+    plots = sorted(p.name for p in Path(raw.get("_dir", ".")).glob("*.png"))
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
 
 
+def plot(rows: list[dict], directory: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = []
+    # Throughput against sequence length, one line per framework x impl x mode, one panel per model.
+    models = sorted({r["model"] for r in rows if r["model"] != "gemm"})
+    for device in sorted({r["device"] for r in rows}):
+        for pass_ in ("forward", "train"):
+            sel = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["model"] != "gemm"
+                   and not r["shape"].endswith("latency B1")]  # fmt: skip
+            if not sel:
+                continue
+            cols = 3
+            nrows = (len(models) + cols - 1) // cols
+            fig, axes = plt.subplots(nrows, cols, figsize=(5 * cols, 3.6 * nrows), squeeze=False)
+            for ax, model in zip(axes.flat, models, strict=False):
+                lines: dict[str, list] = defaultdict(list)
+                for r in sel:
+                    if r["model"] == model:
+                        lines[f"{r['framework']} {r['impl']} {r['mode']}"].append((r["seq_len"], r["tokens_per_s"]))
+                for label, pts in sorted(lines.items()):
+                    pts.sort()
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label,
+                            linestyle="-" if label.startswith("torch") else "--")  # fmt: skip
+                ax.set_title(model, fontsize=9)
+                ax.set_xlabel("sequence length")
+                ax.set_ylabel("tokens/s")
+                ax.set_xscale("log", base=2)
+                ax.set_yscale("log")
+                ax.legend(fontsize=6)
+            for ax in list(axes.flat)[len(models) :]:
+                ax.axis("off")
+            fig.suptitle(f"throughput vs sequence length — {pass_} — {device}")
+            fig.tight_layout()
+            path = directory / f"throughput_{device}_{pass_}.png"
+            fig.savefig(path, dpi=90)
+            plt.close(fig)
+            out.append(path)
+    # TF/torch ratio bars.
+    ratios = ratio_rows(rows)
+    if ratios:
+        fig, ax = plt.subplots(figsize=(10, 0.32 * len(ratios) + 1.5))
+        labels = [f"{r['model']} {r['shape']} {r['pass']} {r['device']}" for r in ratios]
+        y = range(len(ratios))
+        ax.barh([i - 0.2 for i in y], [r["eager"] for r in ratios], height=0.4, label="twins, eager")
+        ax.barh([i + 0.2 for i in y], [r["fastest"] for r in ratios], height=0.4, label="fastest of each")
+        ax.axvline(1.0, color="k", linewidth=0.8)
+        ax.set_yticks(list(y), labels, fontsize=7)
+        ax.set_xscale("log")
+        ax.set_xlabel("TF time / torch time (< 1: TensorFlow faster)")
+        ax.legend()
+        fig.tight_layout()
+        path = directory / "ratio_tf_torch.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        out.append(path)
+    # Efficiency against the GEMM limit: the best case of each model per pass.
+    eff = [r for r in rows if r["efficiency"] is not None and r["model"] != "gemm"]
+    if eff:
+        best: dict[tuple, dict] = {}
+        for r in eff:
+            k = (r["model"], r["pass"], r["device"], r["framework"])
+            if k not in best or r["efficiency"] > best[k]["efficiency"]:
+                best[k] = r
+        keys = sorted({k[:3] for k in best})
+        fig, ax = plt.subplots(figsize=(10, 0.32 * len(keys) + 1.5))
+        for j, fw in enumerate(("tf", "torch")):
+            vals = [100 * best[k + (fw,)]["efficiency"] if k + (fw,) in best else 0 for k in keys]
+            ax.barh([i + (j - 0.5) * 0.4 for i in range(len(keys))], vals, height=0.4, label=fw)
+        ax.set_yticks(range(len(keys)), [" ".join(k) for k in keys], fontsize=7)
+        ax.set_xlabel("% of the float32 GEMM limit (best mode, analytic matmul FLOPs)")
+        ax.legend()
+        fig.tight_layout()
+        path = directory / "efficiency.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        out.append(path)
+    return out
+
+
 def build_report(directory: str | Path) -> Path:
+    """Rebuild results.json, the plots and report.md from a results directory's benchmark.json."""
     directory = Path(directory)
-    raw = json.loads((directory / "benchmark.json").read_text())
+    source = directory / "benchmark.json"
+    if not source.is_file():
+        raise ValueError(f"{str(directory)!r} holds no benchmark.json (run `make bench` first)")
+    raw = json.loads(source.read_text())
+    skipped_file = directory / "skipped.json"
+    skipped = json.loads(skipped_file.read_text()) if skipped_file.is_file() else []
     rows = rows_from_benchmark(raw)
     (directory / "results.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, directory)
     out = directory / "report.md"
-    out.write_text(render(rows, raw))
+    out.write_text(render(rows, {**raw, "_dir": str(directory)}, skipped))
     return out
+
+
+def compare(a: str | Path, b: str | Path) -> str:
+    """Markdown: each case present in both runs, time in A, time in B and B/A (device not part of the key,
+    so a CPU run and a GPU run compare case by case)."""
+    ra = json.loads((Path(a) / "results.json").read_text())
+    rb = json.loads((Path(b) / "results.json").read_text())
+
+    def key(r):
+        return (r["model"], r["shape"], r["framework"], r["impl"], r["mode"], r["pass"])
+
+    ib = {key(r): r for r in rb}
+    body = []
+    for r in ra:
+        if key(r) in ib:
+            s = ib[key(r)]
+            body.append([*key(r), f"{r['device']} {_ms(r['median_s'])}", f"{s['device']} {_ms(s['median_s'])}",
+                         f"{s['median_s'] / r['median_s']:.2f}"])  # fmt: skip
+    only = len(ra) - len(body), len(rb) - len(body)
+    lines = [
+        f"# twinmem: {a} (A) vs {b} (B)",
+        "",
+        f"{len(body)} cases in both; {only[0]} only in A, {only[1]} only in B.",
+        "",
+    ]
+    header = ["model", "shape", "framework", "impl", "mode", "pass", "A ms", "B ms", "B/A"]
+    return "\n".join(lines + _table(header, body)) + "\n"
