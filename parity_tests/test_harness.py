@@ -1,0 +1,60 @@
+"""The harness itself: it must fail when a twin is wrong, and say where the twins part."""
+
+import json
+
+import pytest
+from conftest import need
+
+from twinmem import cli, parity
+
+
+def test_a_wrong_twin_fails_and_names_the_first_divergence(monkeypatch):
+    need("torch")
+    import torch_impl.attention as torch_attention
+
+    # Break the torch twin in one place: its softmax ignores the padding mask.
+    monkeypatch.setattr(torch_attention, "masked_softmax", lambda scores, mask: scores.softmax(-1))
+    records, _ = parity.check_model("scaled_dot_product_attention", "default", "float64")
+    failed = [r for r in records if not r.ok]
+    assert failed and all("torch" in r.pair for r in failed)
+    assert {r.pair for r in failed} == {"tf-torch", "torch-reference"}
+    first = parity.first_divergence(records, failed[-1])
+    assert first.quantity == "mid:attention_weights"  # scores agree; the weights are where they part
+    report = parity.failure_report(records)
+    assert "first divergence: mid:attention_weights" in report and "worst at (" in report
+
+
+def test_cli_parity_json_has_every_record(tmp_path):
+    need("tf")
+    need("torch")
+    path = tmp_path / "p.json"
+    code = cli.main(["parity", "--model", "luong_attention", "--dtype", "float64", "--json", str(path)])
+    records = json.loads(path.read_text())
+    assert code == 0 and all(r["ok"] for r in records)
+    assert {r["pair"] for r in records} == {"tf-torch", "tf-reference", "torch-reference"}
+    assert {r["model"] for r in records} == {
+        "luong_attention[dot]",
+        "luong_attention[general]",
+        "luong_attention[concat]",
+    }
+    assert {"out:context", "grad:input:query", "grad:input:values", "grad:weight:W_a"} <= {
+        r["quantity"] for r in records
+    }
+    assert set(records[0]) >= {"model", "dtype", "pair", "quantity", "max_abs", "max_rel", "tol", "ok"}
+
+
+def test_cli_rejects_unknown_model(capsys):
+    assert cli.main(["parity", "--model", "no_such_model"]) == 2
+    assert "Unknown model 'no_such_model'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_compare_reports_worst_element(dtype):
+    import numpy as np
+
+    a = np.array([[1.0, 2.0], [3.0, 4.0]])
+    b = a.copy()
+    b[1, 0] += 0.5
+    max_abs, max_rel, ok, where = parity.compare(a, b, parity.TOLERANCES[dtype], ("tf", "torch"))
+    assert max_abs == 0.5 and max_rel == 0.5 / 4.0 and not ok
+    assert where.startswith("worst at (1, 0): tf=")
