@@ -7,7 +7,7 @@ in-place writes), statement for statement like the twins. Every function returns
 
 from __future__ import annotations
 
-import autograd.numpy as np
+from twinmem.reference.backend import np
 
 # Masked scores are set to the most negative finite float rather than -inf: exp() of it minus any
 # real row maximum underflows to exactly 0, and a row with every key masked never computes
