@@ -66,3 +66,6 @@ def test_kv_cache_steps_equal_full_forward(framework, dtype):
     assert np.max(np.abs(cached - full)) <= TOLERANCES[dtype] * max(np.max(np.abs(full)), 1.0)
     with pytest.raises(ValueError, match="batch size 2"):
         model(x[:1, :1], x[:1, :1], x[:1, :1], cache=cache)
+    # torch: ValueError; TF: InvalidArgumentError from the assert op (it must also work in a graph).
+    with pytest.raises(Exception, match="KV cache overflow"):
+        model(x[:, :3], x[:, :3], x[:, :3], cache=cache)  # 7 written + 3 > max_len 9

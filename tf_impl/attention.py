@@ -217,6 +217,7 @@ class KVCache:
         """Write k, v (B, H, t, d_h) at positions [length, length + t); return the new positions."""
         t = tf.shape(k)[2]
         positions = self.length + tf.range(t)
+        # An assert op rather than a Python check: it runs inside tf.function too.
         tf.debugging.assert_less_equal(self.length + t, self.max_len, message="KV cache overflow: max_len reached")
         self.k[:, :, self.length : self.length + t].assign(k)
         self.v[:, :, self.length : self.length + t].assign(v)

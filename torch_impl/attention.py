@@ -233,7 +233,9 @@ class KVCache:
         """Write k, v (B, H, t, d_h) at positions [length, length + t); return the new positions."""
         t = k.shape[2]
         positions = self.length + torch.arange(t, device=k.device)
-        torch._assert_async(self.length + t <= self.max_len, "KV cache overflow: max_len reached")
+        # A Python check costs a host sync, and under torch.compile it would be a graph break: eager only.
+        if not torch.compiler.is_compiling() and int(self.length) + t > self.max_len:
+            raise ValueError(f"KV cache overflow: {int(self.length)} + {t} positions exceed max_len = {self.max_len}")
         self.k.index_copy_(2, positions, k)
         self.v.index_copy_(2, positions, v)
         self.length += t
