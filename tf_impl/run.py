@@ -33,6 +33,8 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
         **{f"weight:{n}": v for n, v in variables.items()},
     }
     grads = tape.gradient(loss, list(sources.values()), unconnected_gradients=tf.UnconnectedGradients.ZERO)
+    # tf.gather (embeddings) yields sparse IndexedSlices gradients; densify them to compare.
+    grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     return (
         tuple(np.asarray(o) for o in outputs),
         {n: np.asarray(m) for n, m in mids.items()},

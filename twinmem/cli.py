@@ -117,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)
 
+    from twinmem import convert
+
+    convert.add_parser(sub)
+
     pr = sub.add_parser("report", help="rebuild a benchmark report (DIR) or compare two runs (A B)")
     pr.add_argument("dirs", nargs="+", metavar="DIR", help="bench-results directories")
     pr.add_argument("--out", metavar="PATH", help="with two directories: also write the comparison here")

@@ -4,13 +4,47 @@ The one place in ``twinmem/`` that imports both frameworks (lazily, per function
 says which framework layout it maps to. Masks: twinmem's True = attend; torch's
 ``key_padding_mask`` and boolean ``attn_mask`` of ``nn.MultiheadAttention`` mean True = *ignore*,
 so callers flip them (``~mask``) and the built-in wrappers below do so.
+
+Two families of converters live here:
+
+* canonical weights -> a built-in layer: ``mha_to_torch``, ``mha_to_keras``;
+* a built-in layer of one framework -> the same built-in layer of the other, carrying the same
+  weights: ``torch_to_keras`` and ``keras_to_torch``, for ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
+  <-> ``SimpleRNN`` / ``LSTM`` / ``GRU`` (bidirectional -> ``Bidirectional(merge_mode="concat")``,
+  several layers -> a ``keras.Sequential``), ``nn.MultiheadAttention`` <-> ``MultiHeadAttention``,
+  ``nn.Linear`` <-> ``Dense`` and ``nn.Embedding`` <-> ``Embedding``. An option the other side
+  cannot express is refused with a ValueError naming it; nothing is converted approximately.
+
+Layouts, torch -> Keras (one direction d of one layer k; torch's suffix ``_l{k}`` or
+``_l{k}_reverse``, H the hidden size):
+
+* torch ``weight_ih`` is (G H, H_in) and ``weight_hh`` (G H, H), out x in; Keras' ``kernel`` is
+  (H_in, G H) and ``recurrent_kernel`` (H, G H), in x out: a transpose.
+* LSTM gates: torch ``i|f|g|o``, Keras ``i|f|c|o``: the same order. SimpleRNN: one block.
+* GRU gates: torch ``r|z|n``, Keras (``reset_after=True``) ``z|r|h``: the first two blocks swap.
+  Both apply the reset gate to the recurrent product *with* its bias,
+  ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``, and both mix ``h' = (1 - z) n + z h``.
+* Biases: torch has ``b_ih`` and ``b_hh``. SimpleRNN and LSTM have one bias, which is their sum
+  (going back: the Keras bias into ``b_ih``, zeros into ``b_hh``). Keras' GRU bias is (2, 3 H) =
+  [input bias; recurrent bias], the two torch biases with their gates reordered.
+
+Dropout (torch's between layers, Keras' ``dropout`` / ``recurrent_dropout``) acts only in
+training and draws its masks differently in the two frameworks, so it is not carried over: the
+converted layer agrees with the original in inference, and training with dropout is not the
+same function on the two sides.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
+
+# torch's RNNBase.mode -> our kind; the kind names the Keras class.
+_TORCH_MODES = {"RNN_TANH": "rnn", "RNN_RELU": "rnn", "LSTM": "lstm", "GRU": "gru"}
+_KERAS_CLASSES = {"rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
+_TORCH_CLASSES = {"rnn": "nn.RNN", "lstm": "nn.LSTM", "gru": "nn.GRU"}
 
 
 def mha_to_torch(weights: Mapping[str, np.ndarray], config, dtype: str = "float32"):
@@ -59,3 +93,562 @@ def _need_square_heads(config) -> None:
             "torch.nn.MultiheadAttention needs num_heads * head_dim == d_model. "
             f"Received: {config.num_heads} * {config.head_dim} != {config.d_model}"
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# torch -> Keras
+
+
+def torch_to_keras(module, name: str | None = None):
+    """A new Keras layer computing what the torch ``module`` computes, with the same weights.
+
+    Args:
+        module: an ``nn.RNN`` (tanh or relu), ``nn.LSTM``, ``nn.GRU``, ``nn.MultiheadAttention``,
+            ``nn.Linear`` or ``nn.Embedding``. Its dtype (float32 or float64) is kept.
+        name: the Keras layer's name; sub-layers are named after it (``{name}_l{k}`` for layer k
+            of a stack, ``bidirectional_...`` for the wrapper), so the variable paths are fixed.
+            None lets Keras choose unique names.
+
+    Returns:
+        Recurrent modules: a Keras layer taking x (N, L, H_in) **batch-major whatever the
+        module's ``batch_first``** (for ``batch_first=False`` transpose torch's (L, N, H_in)
+        input first) and returning torch's ``output``, the whole sequence (N, L, D H), batch-major
+        (``return_sequences=True``). It is the ``SimpleRNN`` / ``LSTM`` / ``GRU`` itself when
+        ``num_layers == 1``, wrapped in ``Bidirectional(merge_mode="concat")`` (forward half
+        first, as torch) when bidirectional, and a ``keras.Sequential`` of those when
+        ``num_layers > 1``. The final states, torch's ``h_n`` (and ``c_n``), come from
+        ``keras_call_like_torch(layer, x)``, which returns ``(output, h_n)`` or
+        ``(output, (h_n, c_n))`` in torch's layout.
+
+        ``nn.MultiheadAttention``: a ``MultiHeadAttention`` called as
+        ``layer(query, value, key, attention_mask=...)`` (note Keras' argument order) with
+        batch-major (N, L, E) tensors whatever ``batch_first``; it returns torch's first output,
+        ``attn_output``. torch's ``key_padding_mask`` (True = ignore) becomes Keras'
+        ``attention_mask = ~key_padding_mask[:, None, :]`` broadcast to (N, L, S), True = attend.
+
+        ``nn.Linear``: a ``Dense`` with no activation; ``nn.Embedding``: an ``Embedding``.
+
+    Raises:
+        ValueError: for an option Keras cannot express (``proj_size > 0``, ``max_norm``,
+            ``add_bias_kv``, ``add_zero_attn``), naming it.
+        TypeError: for a module of another type.
+    """
+    import torch
+
+    if isinstance(module, torch.nn.RNNBase):
+        return _rnn_torch_to_keras(module, name)
+    if isinstance(module, torch.nn.MultiheadAttention):
+        return _mha_torch_to_keras(module, name)
+    if isinstance(module, torch.nn.Linear):
+        return _linear_torch_to_keras(module, name)
+    if isinstance(module, torch.nn.Embedding):
+        return _embedding_torch_to_keras(module, name)
+    raise TypeError(
+        "torch_to_keras converts nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention, nn.Linear and "
+        f"nn.Embedding. Received: {type(module).__name__}"
+    )
+
+
+def _np(t) -> np.ndarray:
+    return t.detach().cpu().numpy()
+
+
+def _keras_dtype(module) -> str:
+    import torch
+
+    dtype = next(module.parameters()).dtype
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"Converters carry float32 or float64 weights. Received: {dtype}")
+    return str(dtype).removeprefix("torch.")
+
+
+def _swap_gru_gates(a: np.ndarray, axis: int) -> np.ndarray:
+    """torch's GRU blocks r|z|n <-> Keras' z|r|h: the first two swap (its own inverse)."""
+    first, second, third = np.split(a, 3, axis=axis)
+    return np.concatenate([second, first, third], axis=axis)
+
+
+def _rnn_torch_to_keras(module, name: str | None):
+    import keras
+
+    kind = _TORCH_MODES.get(module.mode)
+    if kind is None:
+        raise ValueError(f"torch_to_keras converts RNN_TANH, RNN_RELU, LSTM and GRU. Received: mode={module.mode!r}")
+    if getattr(module, "proj_size", 0) > 0:
+        raise ValueError(
+            "proj_size > 0 (an LSTM with projections) cannot be converted: Keras' LSTM has no "
+            f"projection of the hidden state. Received: proj_size={module.proj_size}"
+        )
+    dtype = _keras_dtype(module)
+    D = 2 if module.bidirectional else 1
+    options: dict[str, Any] = {"use_bias": module.bias, "return_sequences": True, "dtype": dtype}
+    if kind == "rnn":
+        options["activation"] = "tanh" if module.mode == "RNN_TANH" else "relu"
+    if kind == "gru":
+        options["reset_after"] = True  # torch applies the reset gate after the recurrent matmul
+    layer_class = getattr(keras.layers, _KERAS_CLASSES[kind])
+
+    def sub_name(k: int) -> str | None:
+        if name is None:
+            return None
+        return name if module.num_layers == 1 else f"{name}_l{k}"
+
+    stack = []
+    for k in range(module.num_layers):
+        layer = layer_class(module.hidden_size, name=sub_name(k), **options)
+        if D == 2:
+            wrapper_name = None if name is None else f"bidirectional_{sub_name(k)}"
+            layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=wrapper_name, dtype=dtype)
+        stack.append(layer)
+    out = stack[0] if module.num_layers == 1 else keras.Sequential(stack, name=name)
+    out.build((None, None, module.input_size))
+    for k, layer in enumerate(stack):
+        cells = [layer.forward_layer.cell, layer.backward_layer.cell] if D == 2 else [layer.cell]
+        for d, cell in enumerate(cells):
+            suffix = f"_l{k}" + ("_reverse" if d == 1 else "")
+            p = {n: _np(getattr(module, f"{n}{suffix}")) for n in ("weight_ih", "weight_hh")}
+            if module.bias:
+                p.update({n: _np(getattr(module, f"{n}{suffix}")) for n in ("bias_ih", "bias_hh")})
+            for variable, value in zip(_cell_variables(cell), _torch_to_keras_cell(kind, p), strict=True):
+                variable.assign(value)
+    return out
+
+
+def _cell_variables(cell) -> list:
+    return [cell.kernel, cell.recurrent_kernel] + ([cell.bias] if cell.use_bias else [])
+
+
+def _torch_to_keras_cell(kind: str, p: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """One direction of one layer: torch's (out, in) matrices -> Keras' [kernel, recurrent_kernel, bias]."""
+    kernel, recurrent_kernel = p["weight_ih"].T, p["weight_hh"].T  # (H_in, G H), (H, G H)
+    if kind == "gru":
+        kernel, recurrent_kernel = _swap_gru_gates(kernel, 1), _swap_gru_gates(recurrent_kernel, 1)
+    out = [kernel, recurrent_kernel]
+    if "bias_ih" in p:
+        if kind == "gru":  # (2, 3 H): b_hn stays inside the reset product, so the two cannot be summed
+            out.append(np.stack([_swap_gru_gates(p["bias_ih"], 0), _swap_gru_gates(p["bias_hh"], 0)]))
+        else:
+            out.append(p["bias_ih"] + p["bias_hh"])
+    return out
+
+
+def _mha_torch_to_keras(module, name: str | None):
+    import keras
+
+    for option in ("bias_k", "bias_v"):
+        if getattr(module, option) is not None:
+            raise ValueError(
+                "add_bias_kv=True cannot be converted: Keras' MultiHeadAttention has no learned key/value "
+                "appended to the sequence. Received: add_bias_kv=True"
+            )
+    if module.add_zero_attn:
+        raise ValueError(
+            "add_zero_attn=True cannot be converted: Keras' MultiHeadAttention appends no zero key/value. "
+            "Received: add_zero_attn=True"
+        )
+    E, H = module.embed_dim, module.num_heads
+    d = E // H
+    has_bias = module.out_proj.bias is not None
+    dtype = _keras_dtype(module)
+    mha = keras.layers.MultiHeadAttention(
+        H, d, value_dim=d, dropout=module.dropout, use_bias=has_bias, name=name, dtype=dtype
+    )
+    mha.build((None, None, E), (None, None, module.vdim), (None, None, module.kdim))
+    if module._qkv_same_embed_dim:
+        W_q, W_k, W_v = np.split(_np(module.in_proj_weight), 3)  # each (E, E_in), out x in
+    else:
+        W_q, W_k, W_v = (_np(getattr(module, f"{n}_proj_weight")) for n in "qkv")
+    denses = (mha.query_dense, mha.key_dense, mha.value_dense)
+    for dense, W in zip(denses, (W_q, W_k, W_v), strict=True):
+        dense.kernel.assign(W.T.reshape(-1, H, d))  # (E_in, H, d_h): head h is columns [h d_h, (h+1) d_h)
+    mha.output_dense.kernel.assign(_np(module.out_proj.weight).T.reshape(H, d, E))
+    if has_bias:
+        for dense, b in zip(denses, np.split(_np(module.in_proj_bias), 3), strict=True):
+            dense.bias.assign(b.reshape(H, d))
+        mha.output_dense.bias.assign(_np(module.out_proj.bias))
+    return mha
+
+
+def _linear_torch_to_keras(module, name: str | None):
+    import keras
+
+    has_bias = module.bias is not None
+    dense = keras.layers.Dense(module.out_features, use_bias=has_bias, name=name, dtype=_keras_dtype(module))
+    dense.build((None, module.in_features))
+    dense.kernel.assign(_np(module.weight).T)  # torch (out, in) -> Keras (in, out)
+    if has_bias:
+        dense.bias.assign(_np(module.bias))
+    return dense
+
+
+def _embedding_torch_to_keras(module, name: str | None):
+    """``padding_idx``, ``scale_grad_by_freq`` and ``sparse`` change only the gradient: carried as is."""
+    import keras
+
+    if module.max_norm is not None:
+        raise ValueError(
+            "max_norm cannot be converted: torch renormalizes the looked-up rows in the forward pass, "
+            f"Keras' Embedding never does. Received: max_norm={module.max_norm}"
+        )
+    emb = keras.layers.Embedding(module.num_embeddings, module.embedding_dim, name=name, dtype=_keras_dtype(module))
+    emb.build()
+    emb.embeddings.assign(_np(module.weight))
+    return emb
+
+
+def keras_call_like_torch(layer, x) -> tuple:
+    """Run a Keras recurrent layer and return what torch's recurrent module returns.
+
+    Works on what ``torch_to_keras`` makes from ``nn.RNN`` / ``nn.GRU`` / ``nn.LSTM`` (and on any
+    layer ``keras_to_torch`` accepts, as long as every layer returns sequences).
+
+    Args:
+        layer: a ``SimpleRNN`` / ``LSTM`` / ``GRU``, a ``Bidirectional`` of one, or a
+            ``keras.Sequential`` of those.
+        x: (N, L, H_in), batch-major.
+
+    Returns:
+        ``(output, h_n)`` for SimpleRNN / GRU and ``(output, (h_n, c_n))`` for LSTM, where
+        output is (N, L, D H) and h_n, c_n are (num_layers D, N, H), layer-major then direction
+        (forward, backward), as torch's.
+    """
+    import keras
+
+    stack = layer.layers if isinstance(layer, keras.Sequential) else [layer]
+    h, c = [], []
+    for sub in stack:
+        rnns = [sub, sub.forward_layer, sub.backward_layer] if hasattr(sub, "forward_layer") else [sub]
+        saved = [r.return_state for r in rnns]
+        # Keras returns the states only when asked at construction; Sequential passes one tensor on, so
+        # the stack is run here layer by layer with return_state switched on for the call alone.
+        try:
+            for r in rnns:
+                r.return_state = True
+            x, *states = sub(x)
+        finally:
+            for r, s in zip(rnns, saved, strict=True):
+                r.return_state = s
+        per_direction = len(states) // (2 if len(rnns) == 3 else 1)  # Bidirectional: forward states, then backward
+        for d in range(0, len(states), per_direction):
+            h.append(states[d])
+            if per_direction == 2:
+                c.append(states[d + 1])
+    h_n = keras.ops.stack(h)
+    return (x, (h_n, keras.ops.stack(c))) if c else (x, h_n)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras -> torch
+
+
+def keras_to_torch(layer):
+    """A new torch module computing what the built Keras ``layer`` computes, with the same weights.
+
+    Args:
+        layer: a built ``SimpleRNN`` (tanh or relu), ``LSTM`` or ``GRU`` (``reset_after=True``), a
+            ``Bidirectional(merge_mode="concat")`` of one, a ``keras.Sequential`` stack of those
+            (all the same kind, units, ``use_bias`` and directionality: torch's ``num_layers``),
+            a ``MultiHeadAttention``, a ``Dense`` without activation, or an ``Embedding``. Its
+            dtype (float32 or float64) is kept.
+
+    Returns:
+        Recurrent layers: an ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` with ``batch_first=True`` (Keras
+        is batch-major), called ``output, h_n = module(x)`` (LSTM: ``output, (h_n, c_n)``) with
+        x (N, L, H_in). If the (last) Keras layer returns sequences, its output is torch's
+        ``output`` (N, L, D H). If it does not, its output is the final hidden state,
+        ``torch.cat(list(h_n[-D:]), -1)`` (N, D H) (for a Bidirectional: the backward half is its
+        state after reading the whole sequence backwards, as torch's). With ``return_state=True``
+        Keras' states are, in order, ``h_n[-D]``, (``c_n[-D]``,) and for a Bidirectional
+        ``h_n[-1]``, (``c_n[-1]``). Keras masks (``mask=``) have no torch counterpart here:
+        torch handles variable lengths with packed sequences.
+
+        ``MultiHeadAttention``: an ``nn.MultiheadAttention(batch_first=True)`` called as
+        ``module(query, key, value, key_padding_mask=~mask)`` (note torch's argument order), whose
+        first output ``attn_output`` is Keras' output. Keras' ``attention_mask`` (N, L, S),
+        True = attend, is torch's boolean ``attn_mask`` flipped, ``~attention_mask`` repeated
+        per head to (N H, L, S); a key-padding mask (N, S) True = attend is
+        ``key_padding_mask=~mask``.
+
+        ``Dense``: an ``nn.Linear``; ``Embedding``: an ``nn.Embedding``.
+
+    Raises:
+        ValueError: for an option torch cannot express, naming it (``go_backwards=True``,
+            ``stateful=True``, an activation other than tanh / relu, a recurrent activation other
+            than sigmoid, ``reset_after=False``, layers of a stack that differ, a merge mode other
+            than concat, ``key_dim != value_dim``, ``output_shape``, ...), or for a layer not built.
+        TypeError: for a layer of another type.
+    """
+    import keras
+
+    if isinstance(layer, keras.Sequential) or isinstance(
+        layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)
+    ):
+        return _rnn_keras_to_torch(layer)
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _mha_keras_to_torch(layer)
+    if isinstance(layer, keras.layers.Dense):
+        return _dense_keras_to_torch(layer)
+    if isinstance(layer, keras.layers.Embedding):
+        return _embedding_keras_to_torch(layer)
+    raise TypeError(
+        "keras_to_torch converts SimpleRNN, LSTM, GRU, Bidirectional, a Sequential of them, "
+        f"MultiHeadAttention, Dense and Embedding. Received: {type(layer).__name__}"
+    )
+
+
+def _torch_dtype(layer):
+    import torch
+
+    if layer.dtype not in ("float32", "float64"):
+        raise ValueError(f"Converters carry float32 or float64 weights. Received: dtype={layer.dtype!r}")
+    return getattr(torch, layer.dtype)
+
+
+def _need_built(layer) -> None:
+    if not layer.built:
+        raise ValueError(
+            f"Layer {layer.name!r} is not built, so it has no weights yet: call it once or call "
+            "layer.build(input_shape) first"
+        )
+
+
+def _keras_kind(rnn) -> str:
+    import keras
+
+    for kind, class_name in _KERAS_CLASSES.items():
+        if type(rnn) is getattr(keras.layers, class_name):
+            return kind
+    raise TypeError(f"Expected a SimpleRNN, LSTM or GRU. Received: {type(rnn).__name__} ({rnn.name!r})")
+
+
+def _activation_name(fn) -> str:
+    return getattr(fn, "__name__", str(fn))
+
+
+def _check_keras_rnn(rnn, kind: str, backwards: bool) -> None:
+    """Refuse what torch cannot express, naming the option of ``rnn`` and why."""
+    where = f"{type(rnn).__name__} {rnn.name!r}"
+    if rnn.go_backwards != backwards:
+        raise ValueError(
+            f"{where}: go_backwards=True cannot be converted: torch runs a direction backwards only as "
+            "the second half of a bidirectional module, whose output it re-aligns with the input. "
+            "Wrap the layer in Bidirectional instead. Received: go_backwards=True"
+        )
+    if rnn.stateful:
+        raise ValueError(
+            f"{where}: stateful=True cannot be converted: torch modules keep no state between calls "
+            "(pass h_0 explicitly). Received: stateful=True"
+        )
+    cell = rnn.cell
+    activation = _activation_name(cell.activation)
+    allowed = ("tanh", "relu") if kind == "rnn" else ("tanh",)
+    if activation not in allowed:
+        raise ValueError(
+            f"{where}: activation={activation!r} cannot be converted: torch's {_TORCH_CLASSES[kind]} only has "
+            f"{' or '.join(allowed)}. Received: activation={activation!r}"
+        )
+    if kind != "rnn":
+        recurrent = _activation_name(cell.recurrent_activation)
+        if recurrent != "sigmoid":
+            raise ValueError(
+                f"{where}: recurrent_activation={recurrent!r} cannot be converted: torch's gates are "
+                f"always sigmoid. Received: recurrent_activation={recurrent!r}"
+            )
+    if kind == "gru" and not cell.reset_after:
+        raise ValueError(
+            f"{where}: reset_after=False cannot be converted: torch's GRU applies the reset gate after "
+            "the recurrent matmul, r * (W_hn h + b_hn), and (r * h) W_hn is another function even "
+            "without biases. Received: reset_after=False"
+        )
+    _need_built(rnn)
+
+
+def _rnn_keras_to_torch(layer):
+    import keras
+    import torch
+
+    stack = list(layer.layers) if isinstance(layer, keras.Sequential) else [layer]
+    if not stack:
+        raise ValueError(f"Sequential {layer.name!r} has no layers to convert")
+    _need_built(layer)
+    directions: list[list] = []  # per layer: [forward] or [forward, backward]
+    for k, sub in enumerate(stack):
+        if isinstance(sub, keras.layers.Bidirectional):
+            if sub.merge_mode != "concat":
+                raise ValueError(
+                    f"Bidirectional {sub.name!r}: merge_mode={sub.merge_mode!r} cannot be converted: torch "
+                    f"concatenates the two directions. Received: merge_mode={sub.merge_mode!r}"
+                )
+            pair = [sub.forward_layer, sub.backward_layer]
+            if type(pair[0]) is not type(pair[1]):
+                raise ValueError(
+                    f"Bidirectional {sub.name!r}: the backward layer is a {type(pair[1]).__name__}, the "
+                    f"forward one a {type(pair[0]).__name__}; torch runs one kind in both directions"
+                )
+            directions.append(pair)
+        elif isinstance(sub, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
+            directions.append([sub])
+        else:
+            raise TypeError(
+                f"keras_to_torch converts a Sequential of SimpleRNN / LSTM / GRU / Bidirectional layers "
+                f"only. Received: layer {k} {sub.name!r}, a {type(sub).__name__}"
+            )
+    first = directions[0][0]
+    kind = _keras_kind(first)
+    D = len(directions[0])
+    units, use_bias = first.cell.units, first.cell.use_bias
+    activation = _activation_name(first.cell.activation)
+    for k, rnns in enumerate(directions):
+        if len(rnns) != D:
+            raise ValueError(
+                f"Layer {k} of {layer.name!r} is {'bi' if len(rnns) == 2 else 'uni'}directional and layer 0 "
+                "is not: torch's bidirectional applies to every layer"
+            )
+        for d, rnn in enumerate(rnns):
+            if _keras_kind(rnn) != kind:
+                raise ValueError(
+                    f"Layer {k} of {layer.name!r} is a {type(rnn).__name__} and layer 0 a {type(first).__name__}: "
+                    "one torch module runs one kind"
+                )
+            _check_keras_rnn(rnn, kind, backwards=d == 1)
+            for option, value in (
+                ("units", rnn.cell.units),
+                ("use_bias", rnn.cell.use_bias),
+                ("activation", _activation_name(rnn.cell.activation)),
+            ):
+                if value != {"units": units, "use_bias": use_bias, "activation": activation}[option]:
+                    raise ValueError(
+                        f"{rnn.name!r}: {option}={value!r} differs from layer 0's; one torch module has one "
+                        f"hidden_size, bias and nonlinearity. Received: {option}={value!r}"
+                    )
+            if k < len(directions) - 1 and not rnn.return_sequences:
+                raise ValueError(
+                    f"{rnn.name!r}: return_sequences=False below the top of the stack cannot be converted: "
+                    "torch feeds each layer's whole output sequence to the next"
+                )
+    module_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
+    options: dict[str, Any] = {"nonlinearity": activation} if kind == "rnn" else {}
+    module = module_class(
+        first.cell.kernel.shape[0],
+        units,
+        num_layers=len(directions),
+        bias=use_bias,
+        batch_first=True,
+        bidirectional=D == 2,
+        **options,
+    )
+    module = module.to(_torch_dtype(first))
+    with torch.no_grad():
+        for k, rnns in enumerate(directions):
+            for d, rnn in enumerate(rnns):
+                suffix = f"_l{k}" + ("_reverse" if d == 1 else "")
+                values = [np.asarray(v.numpy()) for v in _cell_variables(rnn.cell)]
+                for n, value in _keras_to_torch_cell(kind, values).items():
+                    getattr(module, f"{n}{suffix}").copy_(torch.as_tensor(value))
+    return module
+
+
+def _keras_to_torch_cell(kind: str, values: list[np.ndarray]) -> dict[str, np.ndarray]:
+    """One direction of one layer: Keras' [kernel, recurrent_kernel, bias] -> torch's (out, in) matrices."""
+    kernel, recurrent_kernel = values[0], values[1]
+    if kind == "gru":
+        kernel, recurrent_kernel = _swap_gru_gates(kernel, 1), _swap_gru_gates(recurrent_kernel, 1)
+    out = {"weight_ih": kernel.T, "weight_hh": recurrent_kernel.T}
+    if len(values) == 3:
+        bias = values[2]
+        if kind == "gru":
+            out.update(bias_ih=_swap_gru_gates(bias[0], 0), bias_hh=_swap_gru_gates(bias[1], 0))
+        else:  # torch adds b_ih + b_hh; Keras' single bias is their sum
+            out.update(bias_ih=bias, bias_hh=np.zeros_like(bias))
+    return out
+
+
+def _mha_keras_to_torch(layer):
+    import torch
+
+    _need_built(layer)
+    cfg = layer.get_config()
+    H, key_dim, value_dim = cfg["num_heads"], cfg["key_dim"], cfg["value_dim"] or cfg["key_dim"]
+    where = f"MultiHeadAttention {layer.name!r}"
+    if key_dim != value_dim:
+        raise ValueError(
+            f"{where}: key_dim != value_dim cannot be converted: torch's MultiheadAttention uses one head "
+            f"size embed_dim / num_heads for queries, keys and values. Received: key_dim={key_dim}, "
+            f"value_dim={value_dim}"
+        )
+    E = layer.query_dense.kernel.shape[0]
+    if cfg["output_shape"] is not None and tuple(np.atleast_1d(cfg["output_shape"])) != (E,):
+        raise ValueError(
+            f"{where}: output_shape cannot be converted: torch's output has the query's size embed_dim. "
+            f"Received: output_shape={cfg['output_shape']}"
+        )
+    if H * key_dim != E:
+        raise ValueError(
+            f"{where}: num_heads * key_dim != query size cannot be converted: torch's head size is "
+            f"embed_dim / num_heads. Received: {H} * {key_dim} != {E}"
+        )
+    if cfg["attention_axes"] not in (None, (1,), [1]):
+        raise ValueError(
+            f"{where}: attention_axes cannot be converted: torch attends over the sequence axis only. "
+            f"Received: attention_axes={cfg['attention_axes']}"
+        )
+    for option, inert in (("use_gate", False), ("sliding_window", None)):
+        if cfg.get(option, inert) != inert:
+            raise ValueError(
+                f"{where}: {option} cannot be converted: torch's MultiheadAttention has no such option. "
+                f"Received: {option}={cfg[option]!r}"
+            )
+    use_bias = cfg["use_bias"]
+    kdim, vdim = layer.key_dense.kernel.shape[0], layer.value_dense.kernel.shape[0]
+    module = torch.nn.MultiheadAttention(
+        E, H, dropout=cfg["dropout"], bias=use_bias, kdim=kdim, vdim=vdim, batch_first=True
+    ).to(_torch_dtype(layer))
+    denses = (layer.query_dense, layer.key_dense, layer.value_dense)
+    W = [np.asarray(dense.kernel.numpy()).reshape(-1, E).T for dense in denses]  # (E, E_in), out x in
+    t = torch.as_tensor
+    with torch.no_grad():
+        if module._qkv_same_embed_dim:
+            module.in_proj_weight.copy_(t(np.concatenate(W)))
+        else:
+            for n, w in zip("qkv", W, strict=True):
+                getattr(module, f"{n}_proj_weight").copy_(t(w))
+        module.out_proj.weight.copy_(t(np.asarray(layer.output_dense.kernel.numpy()).reshape(E, E).T))
+        if use_bias:
+            module.in_proj_bias.copy_(t(np.concatenate([np.asarray(d.bias.numpy()).reshape(E) for d in denses])))
+            module.out_proj.bias.copy_(t(np.asarray(layer.output_dense.bias.numpy())))
+    return module
+
+
+def _dense_keras_to_torch(layer):
+    import torch
+
+    _need_built(layer)
+    activation = _activation_name(layer.activation)
+    if activation != "linear":
+        raise ValueError(
+            f"Dense {layer.name!r}: activation={activation!r} cannot be converted: nn.Linear has no "
+            f"activation (follow it with the torch function). Received: activation={activation!r}"
+        )
+    if getattr(layer, "lora_enabled", False):
+        raise ValueError(f"Dense {layer.name!r}: LoRA cannot be converted: nn.Linear has no low-rank update")
+    kernel = np.asarray(layer.kernel.numpy())  # (in, out)
+    module = torch.nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias).to(_torch_dtype(layer))
+    with torch.no_grad():
+        module.weight.copy_(torch.as_tensor(kernel.T))
+        if layer.use_bias:
+            module.bias.copy_(torch.as_tensor(np.asarray(layer.bias.numpy())))
+    return module
+
+
+def _embedding_keras_to_torch(layer):
+    """``mask_zero=True`` changes no output value: the ids' mask, ``ids != 0``, is for the caller to make."""
+    import torch
+
+    _need_built(layer)
+    if getattr(layer, "lora_enabled", False):
+        raise ValueError(f"Embedding {layer.name!r}: LoRA cannot be converted: nn.Embedding has no low-rank update")
+    table = np.asarray(layer.embeddings.numpy())
+    module = torch.nn.Embedding(*table.shape).to(_torch_dtype(layer))
+    with torch.no_grad():
+        module.weight.copy_(torch.as_tensor(table))
+    return module

@@ -1,0 +1,587 @@
+"""Recurrent twins, TensorFlow/Keras side. Twin of ``torch_impl/rnn.py``: read them side by side.
+
+A cell does one time step the way its equations read; a layer (``RNN``, ``LSTM``, ``GRU``) stacks
+``num_layers`` of them, optionally bidirectional, over a padded batch. Two execution paths load the
+same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
+
+* ``explicit``: a Python loop over the cells, with intermediates;
+* ``fused``: Keras' own ``SimpleRNN`` / ``LSTM`` / ``GRU`` layers (cuDNN on GPU), one per layer and
+  direction. Their variables *are* the canonical ones (Keras orients kernels (in, out) and orders
+  gates i, f, c, o and z, r, h, as the canonical layout does), so nothing is converted, at load or in
+  the forward pass. It returns no intermediates.
+
+Mask convention (the whole project): bool (B, T), True = valid step, right padding. Outputs past a
+sequence's length are zero; the final state is the state at its last valid step, for the backward
+direction too (which starts at that step).
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tf_impl.attention import AdditiveAttention
+from tf_impl.core import Twin
+from twinmem.specs.rnn import (
+    GRUConfig,
+    LSTMConfig,
+    LSTMLanguageModelConfig,
+    RNNClassifierConfig,
+    RNNConfig,
+    Seq2SeqAttentionConfig,
+    attention_of,
+    check_config,
+    check_recurrent_inputs,
+    check_sample,
+    check_seq2seq,
+    check_tokens,
+    encoder_of,
+    lstm_of,
+    num_directions,
+    rnn_of,
+)
+
+
+def embed(E, tokens):
+    """Rows of the embedding E (V, E) for int tokens of any shape.
+
+    A one-hot matmul, not tf.gather: gather's gradient is an IndexedSlices, which the harness (and
+    NumPy) cannot take as an array; the one-hot product is exact (one nonzero term per row).
+    """
+    return tf.tensordot(tf.one_hot(tokens, E.shape[0], dtype=E.dtype), E, axes=1)
+
+
+class RNNCell(Twin):
+    r"""One step of an Elman RNN.
+
+    .. math::
+        h_t = \mathrm{act}(x_t W_{ih} + h_{t-1} W_{hh} + b)
+
+    where act is tanh or relu. W_ih (D, H), W_hh (H, H), b (H,).
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+
+    Returns:
+        ``(h_t,)`` and the intermediates ``{"h": h_t}``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.activation = activation
+        self.W_ih = self.add_weight(shape=(input_size, hidden_size), name="W_ih")
+        self.W_hh = self.add_weight(shape=(hidden_size, hidden_size), name="W_hh")
+        self.b = self.add_weight(shape=(hidden_size,), initializer="zeros", name="b")
+
+    def call(self, x_t, state):
+        (h_tm1,) = state
+        a_t = tf.matmul(x_t, self.W_ih) + tf.matmul(h_tm1, self.W_hh) + self.b  # (B, H)
+        h_t = tf.tanh(a_t) if self.activation == "tanh" else tf.nn.relu(a_t)
+        return (h_t,), {"h": h_t}
+
+
+class LSTMCell(Twin):
+    r"""One step of an LSTM.
+
+    .. math::
+        \begin{aligned}
+        [i_t; f_t; g_t; o_t] &= x_t W_{ih} + h_{t-1} W_{hh} + b \quad \text{(pre-activations)} \\
+        i &= \sigma(i_t), \; f = \sigma(f_t), \; g = \tanh(g_t), \; o = \sigma(o_t) \\
+        c_t &= f \odot c_{t-1} + i \odot g, \quad h_t = o \odot \tanh(c_t)
+        \end{aligned}
+
+    where W_ih (D, 4H), W_hh (H, 4H), b (4H,) hold the gates i, f, g, o in that order of column blocks.
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each.
+
+    Returns:
+        ``(h_t, c_t)`` and the intermediates i, f, g, o, c, h.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.hidden_size = hidden_size
+        self.W_ih = self.add_weight(shape=(input_size, 4 * hidden_size), name="W_ih")
+        self.W_hh = self.add_weight(shape=(hidden_size, 4 * hidden_size), name="W_hh")
+        self.b = self.add_weight(shape=(4 * hidden_size,), initializer="zeros", name="b")
+
+    def call(self, x_t, state):
+        h_tm1, c_tm1 = state
+        H = self.hidden_size
+        z_t = tf.matmul(x_t, self.W_ih) + tf.matmul(h_tm1, self.W_hh) + self.b  # (B, 4H)
+        i = tf.sigmoid(z_t[:, :H])
+        f = tf.sigmoid(z_t[:, H : 2 * H])
+        g = tf.tanh(z_t[:, 2 * H : 3 * H])
+        o = tf.sigmoid(z_t[:, 3 * H :])
+        c_t = f * c_tm1 + i * g
+        h_t = o * tf.tanh(c_t)
+        return (h_t, c_t), {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
+
+
+class GRUCell(Twin):
+    r"""One step of a GRU, the reset gate applied after the recurrent matmul (torch, Keras ``reset_after``).
+
+    .. math::
+        \begin{aligned}
+        z &= \sigma(x_t W_{iz} + b_{iz} + h_{t-1} W_{hz} + b_{hz}) \\
+        r &= \sigma(x_t W_{ir} + b_{ir} + h_{t-1} W_{hr} + b_{hr}) \\
+        n &= \tanh(x_t W_{in} + b_{in} + r \odot (h_{t-1} W_{hn} + b_{hn})) \\
+        h_t &= (1 - z) \odot n + z \odot h_{t-1}
+        \end{aligned}
+
+    where W_ih (D, 3H) and W_hh (H, 3H) hold the gates z, r, n in that order of column blocks (Keras'
+    order; torch's is r, z, n) and b (2, 3H) holds the input biases in row 0, the recurrent ones in row 1.
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+
+    Returns:
+        ``(h_t,)`` and the intermediates z, r, n, h.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.hidden_size = hidden_size
+        self.W_ih = self.add_weight(shape=(input_size, 3 * hidden_size), name="W_ih")
+        self.W_hh = self.add_weight(shape=(hidden_size, 3 * hidden_size), name="W_hh")
+        self.b = self.add_weight(shape=(2, 3 * hidden_size), initializer="zeros", name="b")
+
+    def call(self, x_t, state):
+        (h_tm1,) = state
+        H = self.hidden_size
+        gx = tf.matmul(x_t, self.W_ih) + self.b[0]  # (B, 3H)
+        gh = tf.matmul(h_tm1, self.W_hh) + self.b[1]  # (B, 3H)
+        z = tf.sigmoid(gx[:, :H] + gh[:, :H])
+        r = tf.sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = tf.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
+        h_t = (1.0 - z) * n + z * h_tm1
+        return (h_t,), {"z": z, "r": r, "n": n, "h": h_t}
+
+
+def run_direction(cell, x, mask, state, reverse: bool):
+    """One direction over the sequence; a padded step keeps the state and outputs zero."""
+    T = x.shape[1]
+    outputs, mids = [], []
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        new_state, m = cell(x[:, t], state)
+        if mask is None:
+            state, y_t = new_state, new_state[0]
+        else:
+            keep = mask[:, t][:, None]  # (B, 1)
+            state = tuple(tf.where(keep, n, s) for n, s in zip(new_state, state, strict=True))
+            y_t = tf.where(keep, new_state[0], tf.zeros_like(new_state[0]))
+        outputs.append(y_t)
+        mids.append(m)
+    if reverse:
+        outputs, mids = outputs[::-1], mids[::-1]
+    stacked = {n: tf.stack([m[n] for m in mids], axis=1) for n in mids[0]}  # (B, T, H) each
+    return tf.stack(outputs, axis=1), state, stacked
+
+
+class _Recurrent(Twin):
+    """What ``RNN``, ``LSTM`` and ``GRU`` share: the stack of layers and directions, both paths."""
+
+    kind = ""
+
+    def __init__(self, config, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        check_config(config)
+        self.config = c = config
+        D, H = num_directions(c), c.hidden_size
+        sizes = [c.input_size if k < D else D * H for k in range(c.num_layers * D)]
+        if c.path == "explicit":
+            self.cells = [self.make_cell(n, dtype) for n in sizes]
+        else:
+            self.kernels = [self.make_kernel(k % D == 1, dtype) for k in range(len(sizes))]
+            for kernel, n in zip(self.kernels, sizes, strict=True):
+                kernel.build((None, None, n))
+        self.inter_layer_dropout = keras.layers.Dropout(c.dropout, dtype=dtype)
+
+    def canonical_variables(self) -> dict[str, keras.Variable]:
+        if self.config.path == "explicit":
+            return super().canonical_variables()
+        # The Keras layers' own variables are the canonical ones, under the canonical names.
+        out = {}
+        for k, kernel in enumerate(self.kernels):
+            out[f"cells.{k}.W_ih"] = kernel.cell.kernel
+            out[f"cells.{k}.W_hh"] = kernel.cell.recurrent_kernel
+            out[f"cells.{k}.b"] = kernel.cell.bias
+        return out
+
+    def initial_states(self, k: int, B, h_0, c_0):
+        zeros = tf.zeros((B, self.config.hidden_size), self.compute_dtype)
+        h = zeros if h_0 is None else h_0[k]
+        return (h, zeros if c_0 is None else c_0[k]) if self.kind == "lstm" else (h,)
+
+    def run(self, x, mask=None, h_0=None, c_0=None, training=None, return_intermediates=False):
+        c = self.config
+        check_recurrent_inputs(c, x, mask, h_0, c_0)
+        D, B = num_directions(c), tf.shape(x)[0]
+        layer_input, finals, mids = x, [], {}
+        for layer in range(c.num_layers):
+            if layer > 0:
+                layer_input = self.inter_layer_dropout(layer_input, training=training)
+            outputs = []
+            for d in range(D):
+                k = layer * D + d
+                state = self.initial_states(k, B, h_0, c_0)
+                if c.path == "explicit":
+                    y, state, m = run_direction(self.cells[k], layer_input, mask, state, d == 1)
+                    mids.update({f"cells.{k}.{n}": v for n, v in m.items()})
+                else:
+                    y, state = self.run_kernel(self.kernels[k], layer_input, mask, state, d == 1)
+                outputs.append(y)
+                finals.append(state)
+            layer_input = tf.concat(outputs, axis=-1)  # (B, T, D H)
+        h_n = tf.stack([s[0] for s in finals], axis=0)  # (L D, B, H)
+        states = (h_n, tf.stack([s[1] for s in finals], axis=0)) if self.kind == "lstm" else (h_n,)
+        outputs = (layer_input, *states)
+        return (outputs, mids) if return_intermediates else outputs
+
+    def run_kernel(self, kernel, x, mask, state, reverse: bool):
+        """The Keras layer over one direction: outputs zero past each length, state at the last valid step."""
+        y, *state = kernel(x, initial_state=list(state), mask=mask)
+        if reverse:
+            # go_backwards returns the outputs in reversed time; the masked (padded) steps came first
+            # in that order and kept the initial state, so the backward pass starts at the last valid step.
+            y = tf.reverse(y, axis=[1])
+        if mask is not None:
+            y = tf.where(mask[:, :, None], y, tf.zeros_like(y))
+        return y, tuple(state)
+
+
+class RNN(_Recurrent):
+    r"""Elman RNN, stacked and optionally bidirectional, over a padded batch (torch's ``nn.RNN``).
+
+    .. math::
+        h_t^{(l)} = \mathrm{act}(x_t^{(l)} W_{ih}^{(l)} + h_{t-1}^{(l)} W_{hh}^{(l)} + b^{(l)})
+
+    where x_t^{(0)} = x_t and x_t^{(l)} = dropout([h_t^{(l-1)}; \overleftarrow{h}_t^{(l-1)}]) for l > 0
+    (dropout in training only: Keras ``training=True``, torch ``.train()``). B = batch, T = steps, D = ``input_size``, H = ``hidden_size``,
+    L = ``num_layers``, num_directions = 2 if ``bidirectional`` else 1.
+
+    Args:
+        config: ``RNNConfig``; ``path`` picks the explicit loop or Keras' ``SimpleRNN``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n (L * num_directions, B, H).
+    """
+
+    kind = "rnn"
+
+    def __init__(self, config: RNNConfig, dtype: str = "float32", **kwargs):
+        super().__init__(config, dtype=dtype, **kwargs)
+
+    def make_cell(self, input_size: int, dtype: str) -> RNNCell:
+        return RNNCell(input_size, self.config.hidden_size, self.config.activation, dtype=dtype)
+
+    def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
+        return keras.layers.SimpleRNN(
+            self.config.hidden_size,
+            activation=self.config.activation,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            dtype=dtype,
+        )
+
+    def call(self, x, mask=None, h_0=None, training=None, return_intermediates=False):
+        return self.run(x, mask, h_0, None, training, return_intermediates)
+
+
+class LSTM(_Recurrent):
+    r"""LSTM, stacked and optionally bidirectional, over a padded batch (torch's ``nn.LSTM``).
+
+    .. math::
+        (h_t^{(l)}, c_t^{(l)}) = \mathrm{LSTMCell}^{(l)}(x_t^{(l)}, (h_{t-1}^{(l)}, c_{t-1}^{(l)}))
+
+    where the cell is ``LSTMCell`` and x_t^{(l)} as in ``RNN``. Letters as in ``RNN``.
+
+    Args:
+        config: ``LSTMConfig``; ``path`` picks the explicit loop or Keras' ``LSTM``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0, c_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n, c_n (L * num_directions, B, H).
+    """
+
+    kind = "lstm"
+
+    def __init__(self, config: LSTMConfig, dtype: str = "float32", **kwargs):
+        super().__init__(config, dtype=dtype, **kwargs)
+
+    def make_cell(self, input_size: int, dtype: str) -> LSTMCell:
+        return LSTMCell(input_size, self.config.hidden_size, dtype=dtype)
+
+    def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
+        return keras.layers.LSTM(
+            self.config.hidden_size, return_sequences=True, return_state=True, go_backwards=go_backwards, dtype=dtype
+        )
+
+    def call(self, x, mask=None, h_0=None, c_0=None, training=None, return_intermediates=False):
+        return self.run(x, mask, h_0, c_0, training, return_intermediates)
+
+
+class GRU(_Recurrent):
+    r"""GRU, stacked and optionally bidirectional, over a padded batch (torch's ``nn.GRU``).
+
+    .. math::
+        h_t^{(l)} = \mathrm{GRUCell}^{(l)}(x_t^{(l)}, h_{t-1}^{(l)})
+
+    where the cell is ``GRUCell`` (gates z, r, n; reset after the recurrent matmul) and x_t^{(l)} as
+    in ``RNN``. Letters as in ``RNN``.
+
+    Args:
+        config: ``GRUConfig``; ``path`` picks the explicit loop or Keras' ``GRU(reset_after=True)``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n (L * num_directions, B, H).
+    """
+
+    kind = "gru"
+
+    def __init__(self, config: GRUConfig, dtype: str = "float32", **kwargs):
+        super().__init__(config, dtype=dtype, **kwargs)
+
+    def make_cell(self, input_size: int, dtype: str) -> GRUCell:
+        return GRUCell(input_size, self.config.hidden_size, dtype=dtype)
+
+    def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
+        return keras.layers.GRU(
+            self.config.hidden_size,
+            reset_after=True,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            dtype=dtype,
+        )
+
+    def call(self, x, mask=None, h_0=None, training=None, return_intermediates=False):
+        return self.run(x, mask, h_0, None, training, return_intermediates)
+
+
+class RNNClassifier(Twin):
+    r"""The seed article's ``RNN`` (§5.2.2), working: an Elman RNN, a linear layer on the last valid step.
+
+    .. math::
+        y = h_{T_b} W_y + b_y
+
+    where h_{T_b} is the RNN's hidden state at sequence b's last valid step (its ``h_n``). B = batch,
+    T = steps, D = ``input_size``, H = ``hidden_size``, O = ``output_size``.
+
+    Departs from the seed: the seed feeds a 2-D integer tensor ``[[1, 2, 3]]`` to ``nn.RNN(3, 10)``
+    with an ``h0`` of batch 1 and reads ``output[-1]``, so it does not run as printed (nn.RNN needs
+    a float input of D features; ``output[-1]`` with the default seq-first layout would be the last
+    step of every sequence, padding included). Here the input is a float (B, T, D) batch with a
+    padding mask, and the linear layer reads the state at each sequence's last valid step.
+
+    Args:
+        config: ``RNNClassifierConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+
+    Returns:
+        logits (B, O).
+    """
+
+    def __init__(self, config: RNNClassifierConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        self.rnn = RNN(rnn_of(c), dtype=dtype)
+        self.W_y = self.add_weight(shape=(c.hidden_size, c.output_size), name="W_y")
+        self.b_y = self.add_weight(shape=(c.output_size,), initializer="zeros", name="b_y")
+
+    def canonical_variables(self) -> dict[str, keras.Variable]:
+        # Reading order, and the RNN's fused path names its variables itself (_Recurrent.canonical_variables).
+        rnn = {f"rnn.{n}": v for n, v in self.rnn.canonical_variables().items()}
+        return {**rnn, "W_y": self.W_y, "b_y": self.b_y}
+
+    def call(self, x, mask=None, return_intermediates=False):
+        (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
+        logits = tf.matmul(h_n[-1], self.W_y) + self.b_y  # (B, O)
+        mids = {f"rnn.{n}": v for n, v in m.items()}
+        return ((logits,), mids) if return_intermediates else (logits,)
+
+
+class LSTMLanguageModel(Twin):
+    r"""The second seed article's ``TextGenerator``: embedding, stacked LSTM with dropout, vocabulary logits.
+
+    .. math::
+        e_t = E[w_t], \quad h_t = \mathrm{LSTM}(e_t, h_{t-1}), \quad \mathrm{logits}_t = h_t W_y + b_y
+
+    where the LSTM has ``num_layers`` layers with dropout between them (training only). B = batch,
+    T = steps, V = ``vocab_size``, E = ``embed_dim``, H = ``hidden_size``.
+
+    Departs from the seed: its ``hidden`` is passed in before it is defined and its loss compares
+    (B T, V) logits with (B,) labels; here the forward takes token ids and a padding mask and
+    returns per-step logits (zero LSTM output, hence logits b_y, past each length).
+
+    Args:
+        config: ``LSTMLanguageModelConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        tokens: (B, T) int32 or int64.
+        mask: optional bool (B, T), True = valid step (right padding).
+
+    Returns:
+        logits (B, T, V).
+    """
+
+    def __init__(self, config: LSTMLanguageModelConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        self.E = self.add_weight(shape=(c.vocab_size, c.embed_dim), name="E")
+        self.lstm = LSTM(lstm_of(c), dtype=dtype)
+        self.W_y = self.add_weight(shape=(c.hidden_size, c.vocab_size), name="W_y")
+        self.b_y = self.add_weight(shape=(c.vocab_size,), initializer="zeros", name="b_y")
+
+    def canonical_variables(self) -> dict[str, keras.Variable]:
+        # Reading order, and the LSTM's fused path names its variables itself.
+        lstm = {f"lstm.{n}": v for n, v in self.lstm.canonical_variables().items()}
+        return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
+
+    def call(self, tokens, mask=None, training=None, return_intermediates=False):
+        check_tokens(self.config, tokens, mask)
+        embedded = embed(self.E, tokens)  # (B, T, E)
+        (output, _, _), m = self.lstm(embedded, mask=mask, training=training, return_intermediates=True)
+        logits = tf.matmul(output, self.W_y) + self.b_y  # (B, T, V)
+        mids = {"embedded": embedded, **{f"lstm.{n}": v for n, v in m.items()}}
+        return ((logits,), mids) if return_intermediates else (logits,)
+
+    def sample(self, logits, temperature: float, uniforms=None):
+        """Next tokens (B,) int64 from logits (B, V): greedy if temperature == 0, else inverse-CDF sampling.
+
+        ``uniforms`` (B,) in [0, 1), drawn by the caller (NumPy), make the draw the same in both twins:
+        token = the first v with cdf_v > u, cdf of softmax(logits / temperature), computed in float64.
+        """
+        check_sample(logits, temperature, uniforms)
+        logits = tf.cast(logits, tf.float64)
+        if temperature == 0:
+            return tf.argmax(logits, axis=-1, output_type=tf.int64)
+        cdf = tf.cumsum(tf.nn.softmax(logits / temperature, axis=-1), axis=-1)  # (B, V)
+        u = tf.constant(np.asarray(uniforms, np.float64))[:, None]  # (B, 1)
+        below = tf.reduce_sum(tf.cast(cdf <= u, tf.int64), axis=-1)
+        return tf.minimum(below, logits.shape[-1] - 1)
+
+
+class Seq2SeqAttention(Twin):
+    r"""The seed's translation example made real: GRU encoder, GRU decoder with Bahdanau attention.
+
+    .. math::
+        \begin{aligned}
+        (v_{1..S}, s_0) &= \mathrm{GRU}_{enc}(E_{src}[x_{1..S}]) \\
+        (c_t, \alpha_t) &= \mathrm{Attention}(s_{t-1}, v_{1..S}) \\
+        s_t &= \mathrm{GRUCell}_{dec}([E_{tgt}[y_t]; c_t], s_{t-1}), \quad
+        \mathrm{logits}_t = s_t W_y + b_y
+        \end{aligned}
+
+    where Attention is ``AdditiveAttention`` over the valid source steps, s_0 is the encoder's state
+    at each source's last valid step, and y_t is the decoder's input at step t: the given target
+    token (teacher forcing) or, in ``greedy_decode``, the previous step's argmax. B = batch,
+    S = source steps, T = target steps, V_s/V_t = vocabularies, E = ``embed_dim``,
+    H = ``hidden_size``, U = ``attention_units``.
+
+    Args:
+        config: ``Seq2SeqAttentionConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        source: (B, S) int token ids. source_mask: optional bool (B, S), True = valid step.
+        target: (B, T) int token ids, the decoder's inputs (the caller shifts them, BOS first).
+
+    Returns:
+        logits (B, T, V_t), attention_weights (B, T, S).
+    """
+
+    def __init__(self, config: Seq2SeqAttentionConfig, dtype: str = "float32", **kwargs):
+        super().__init__(dtype=dtype, **kwargs)
+        self.config = c = config
+        self.E_source = self.add_weight(shape=(c.source_vocab_size, c.embed_dim), name="E_source")
+        self.encoder = GRU(encoder_of(c), dtype=dtype)
+        self.E_target = self.add_weight(shape=(c.target_vocab_size, c.embed_dim), name="E_target")
+        self.attention = AdditiveAttention(attention_of(c), dtype=dtype)
+        self.decoder = GRUCell(c.embed_dim + c.hidden_size, c.hidden_size, dtype=dtype)
+        self.W_y = self.add_weight(shape=(c.hidden_size, c.target_vocab_size), name="W_y")
+        self.b_y = self.add_weight(shape=(c.target_vocab_size,), initializer="zeros", name="b_y")
+
+    def canonical_variables(self) -> dict[str, keras.Variable]:
+        # Reading order, and the encoder's fused path names its variables itself.
+        sub = {
+            name: {f"{name}.{n}": v for n, v in getattr(self, name).canonical_variables().items()}
+            for name in ("encoder", "attention", "decoder")
+        }
+        return {
+            "E_source": self.E_source,
+            **sub["encoder"],
+            "E_target": self.E_target,
+            **sub["attention"],
+            **sub["decoder"],
+            "W_y": self.W_y,
+            "b_y": self.b_y,
+        }
+
+    def encode(self, source, source_mask):
+        """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
+        embedded = embed(self.E_source, source)  # (B, S, E)
+        (values, h_n), m = self.encoder(embedded, mask=source_mask, return_intermediates=True)
+        return values, h_n[-1], m
+
+    def step(self, y_t, s_tm1, values, source_mask):
+        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t."""
+        e_t = embed(self.E_target, y_t)  # (B, E)
+        context, alpha = self.attention(s_tm1, values, mask=source_mask)  # (B, H), (B, S)
+        (s_t,), m = self.decoder(tf.concat([e_t, context], axis=-1), (s_tm1,))
+        logits_t = tf.matmul(s_t, self.W_y) + self.b_y  # (B, V_t)
+        return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
+
+    def call(self, source, source_mask, target, return_intermediates=False):
+        check_seq2seq(self.config, source, source_mask, target)
+        values, s_t, encoder_mids = self.encode(source, source_mask)
+        logits, alphas, steps = [], [], []
+        for t in range(target.shape[1]):
+            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask)
+            logits.append(logits_t)
+            alphas.append(alpha)
+            steps.append(m)
+        outputs = (tf.stack(logits, axis=1), tf.stack(alphas, axis=1))  # (B, T, V_t), (B, T, S)
+        mids = {
+            **{f"encoder.{n}": v for n, v in encoder_mids.items()},
+            **{n: tf.stack([m[n] for m in steps], axis=1) for n in steps[0]},
+        }
+        return (outputs, mids) if return_intermediates else outputs
+
+    def greedy_decode(self, source, source_mask, bos: int, steps: int):
+        """Greedy decoding from the token ``bos``: tokens (B, steps) int64 and attention_weights (B, steps, S)."""
+        check_seq2seq(self.config, source, source_mask, source)
+        values, s_t, _ = self.encode(source, source_mask)
+        y_t = tf.fill((tf.shape(source)[0],), tf.constant(bos, tf.int64))
+        tokens, alphas = [], []
+        for _ in range(steps):
+            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask)
+            y_t = tf.argmax(logits_t, axis=-1, output_type=tf.int64)
+            tokens.append(y_t)
+            alphas.append(alpha)
+        return tf.stack(tokens, axis=1), tf.stack(alphas, axis=1)

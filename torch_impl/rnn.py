@@ -1,0 +1,643 @@
+"""Recurrent twins, PyTorch side. Twin of ``tf_impl/rnn.py``: read them side by side.
+
+A cell does one time step the way its equations read; a layer (``RNN``, ``LSTM``, ``GRU``) stacks
+``num_layers`` of them, optionally bidirectional, over a padded batch. Two execution paths load the
+same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
+
+* ``explicit``: a Python loop over the cells, with intermediates;
+* ``fused``: torch's own ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` kernel (oneDNN on CPU, cuDNN on GPU)
+  over a ``PackedSequence``, called with the cells' canonical parameters in torch's layout: the
+  transposes are views, the single canonical bias is ``bias_ih`` with a zero ``bias_hh``, and the GRU
+  swaps its z and r column blocks into torch's r, z, n order. It returns no intermediates.
+
+Mask convention (the whole project): bool (B, T), True = valid step, right padding. Outputs past a
+sequence's length are zero; the final state is the state at its last valid step, for the backward
+direction too (which starts at that step).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.func import functional_call
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from torch_impl.attention import AdditiveAttention
+from torch_impl.core import Twin
+from twinmem.specs.rnn import (
+    GRUConfig,
+    LSTMConfig,
+    LSTMLanguageModelConfig,
+    RNNClassifierConfig,
+    RNNConfig,
+    Seq2SeqAttentionConfig,
+    attention_of,
+    check_config,
+    check_recurrent_inputs,
+    check_sample,
+    check_seq2seq,
+    check_tokens,
+    encoder_of,
+    lstm_of,
+    num_directions,
+    rnn_of,
+)
+
+
+def _param(*shape: int, dtype: str, bias: bool = False) -> nn.Parameter:
+    # Kernels start N(0, 1/fan_in), biases at zero; twins are compared after loading canonical weights.
+    if bias:
+        return nn.Parameter(torch.zeros(shape, dtype=getattr(torch, dtype)))
+    return nn.Parameter(torch.randn(shape, dtype=getattr(torch, dtype)) / math.sqrt(shape[0]))
+
+
+class RNNCell(Twin):
+    r"""One step of an Elman RNN.
+
+    .. math::
+        h_t = \mathrm{act}(x_t W_{ih} + h_{t-1} W_{hh} + b)
+
+    where act is tanh or relu. W_ih (D, H), W_hh (H, H), b (H,).
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+
+    Returns:
+        ``(h_t,)`` and the intermediates ``{"h": h_t}``.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, activation: str, dtype: str = "float32"):
+        super().__init__()
+        self.activation = activation
+        self.W_ih = _param(input_size, hidden_size, dtype=dtype)
+        self.W_hh = _param(hidden_size, hidden_size, dtype=dtype)
+        self.b = _param(hidden_size, dtype=dtype, bias=True)
+
+    def forward(self, x_t, state):
+        (h_tm1,) = state
+        a_t = torch.matmul(x_t, self.W_ih) + torch.matmul(h_tm1, self.W_hh) + self.b  # (B, H)
+        h_t = torch.tanh(a_t) if self.activation == "tanh" else torch.relu(a_t)
+        return (h_t,), {"h": h_t}
+
+
+class LSTMCell(Twin):
+    r"""One step of an LSTM.
+
+    .. math::
+        \begin{aligned}
+        [i_t; f_t; g_t; o_t] &= x_t W_{ih} + h_{t-1} W_{hh} + b \quad \text{(pre-activations)} \\
+        i &= \sigma(i_t), \; f = \sigma(f_t), \; g = \tanh(g_t), \; o = \sigma(o_t) \\
+        c_t &= f \odot c_{t-1} + i \odot g, \quad h_t = o \odot \tanh(c_t)
+        \end{aligned}
+
+    where W_ih (D, 4H), W_hh (H, 4H), b (4H,) hold the gates i, f, g, o in that order of column blocks.
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each.
+
+    Returns:
+        ``(h_t, c_t)`` and the intermediates i, f, g, o, c, h.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.W_ih = _param(input_size, 4 * hidden_size, dtype=dtype)
+        self.W_hh = _param(hidden_size, 4 * hidden_size, dtype=dtype)
+        self.b = _param(4 * hidden_size, dtype=dtype, bias=True)
+
+    def forward(self, x_t, state):
+        h_tm1, c_tm1 = state
+        H = self.hidden_size
+        z_t = torch.matmul(x_t, self.W_ih) + torch.matmul(h_tm1, self.W_hh) + self.b  # (B, 4H)
+        i = torch.sigmoid(z_t[:, :H])
+        f = torch.sigmoid(z_t[:, H : 2 * H])
+        g = torch.tanh(z_t[:, 2 * H : 3 * H])
+        o = torch.sigmoid(z_t[:, 3 * H :])
+        c_t = f * c_tm1 + i * g
+        h_t = o * torch.tanh(c_t)
+        return (h_t, c_t), {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
+
+
+class GRUCell(Twin):
+    r"""One step of a GRU, the reset gate applied after the recurrent matmul (torch, Keras ``reset_after``).
+
+    .. math::
+        \begin{aligned}
+        z &= \sigma(x_t W_{iz} + b_{iz} + h_{t-1} W_{hz} + b_{hz}) \\
+        r &= \sigma(x_t W_{ir} + b_{ir} + h_{t-1} W_{hr} + b_{hr}) \\
+        n &= \tanh(x_t W_{in} + b_{in} + r \odot (h_{t-1} W_{hn} + b_{hn})) \\
+        h_t &= (1 - z) \odot n + z \odot h_{t-1}
+        \end{aligned}
+
+    where W_ih (D, 3H) and W_hh (H, 3H) hold the gates z, r, n in that order of column blocks (Keras'
+    order; torch's is r, z, n) and b (2, 3H) holds the input biases in row 0, the recurrent ones in row 1.
+
+    Call arguments:
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+
+    Returns:
+        ``(h_t,)`` and the intermediates z, r, n, h.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
+        super().__init__()
+        self.hidden_size = hidden_size
+        self.W_ih = _param(input_size, 3 * hidden_size, dtype=dtype)
+        self.W_hh = _param(hidden_size, 3 * hidden_size, dtype=dtype)
+        self.b = _param(2, 3 * hidden_size, dtype=dtype, bias=True)
+
+    def forward(self, x_t, state):
+        (h_tm1,) = state
+        H = self.hidden_size
+        gx = torch.matmul(x_t, self.W_ih) + self.b[0]  # (B, 3H)
+        gh = torch.matmul(h_tm1, self.W_hh) + self.b[1]  # (B, 3H)
+        z = torch.sigmoid(gx[:, :H] + gh[:, :H])
+        r = torch.sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
+        n = torch.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
+        h_t = (1.0 - z) * n + z * h_tm1
+        return (h_t,), {"z": z, "r": r, "n": n, "h": h_t}
+
+
+def run_direction(cell, x, mask, state, reverse: bool):
+    """One direction over the sequence; a padded step keeps the state and outputs zero."""
+    T = x.shape[1]
+    outputs, mids = [], []
+    for t in range(T - 1, -1, -1) if reverse else range(T):
+        new_state, m = cell(x[:, t], state)
+        if mask is None:
+            state, y_t = new_state, new_state[0]
+        else:
+            keep = mask[:, t][:, None]  # (B, 1)
+            state = tuple(torch.where(keep, n, s) for n, s in zip(new_state, state, strict=True))
+            y_t = torch.where(keep, new_state[0], torch.zeros_like(new_state[0]))
+        outputs.append(y_t)
+        mids.append(m)
+    if reverse:
+        outputs, mids = outputs[::-1], mids[::-1]
+    stacked = {n: torch.stack([m[n] for m in mids], dim=1) for n in mids[0]}  # (B, T, H) each
+    return torch.stack(outputs, dim=1), state, stacked
+
+
+class _Recurrent(Twin):
+    """What ``RNN``, ``LSTM`` and ``GRU`` share: the stack of layers and directions, both paths."""
+
+    kind = ""
+
+    def __init__(self, config, dtype: str = "float32"):
+        super().__init__()
+        check_config(config)
+        self.config = c = config
+        D, H = num_directions(c), c.hidden_size
+        sizes = [c.input_size if k < D else D * H for k in range(c.num_layers * D)]
+        # Both paths keep the canonical parameters in the cells; the fused path hands them to torch's kernel.
+        self.cells = nn.ModuleList([self.make_cell(n, dtype) for n in sizes])
+        if c.path == "fused":
+            # Kept out of the module tree: its own parameters are placeholders on the meta device (no
+            # memory); each call passes the cells' parameters in. The zero bias_hh is a constant.
+            object.__setattr__(self, "kernel", self.make_kernel())
+            self.register_buffer("zero_bias", torch.zeros(H * self.gates, dtype=getattr(torch, dtype)), False)
+        self.inter_layer_dropout = nn.Dropout(c.dropout)
+        # Inference mode from the start, as a Keras layer called without training=True; .train() turns
+        # the dropout between layers on.
+        self.train(False)
+
+    def initial_states(self, k: int, B: int, h_0, c_0, like):
+        zeros = torch.zeros((B, self.config.hidden_size), dtype=like.dtype, device=like.device)
+        h = zeros if h_0 is None else h_0[k]
+        return (h, zeros if c_0 is None else c_0[k]) if self.kind == "lstm" else (h,)
+
+    def run(self, x, mask=None, h_0=None, c_0=None, return_intermediates=False):
+        c = self.config
+        check_recurrent_inputs(c, x, mask, h_0, c_0)
+        if c.path == "fused":
+            # torch's kernel runs every layer and direction, and the dropout between them, in one call;
+            # Keras' layers each run one layer and direction, so the TF twin loops over them below.
+            outputs = self.run_kernel(x, mask, h_0, c_0)
+            return (outputs, {}) if return_intermediates else outputs
+        D, B = num_directions(c), x.shape[0]
+        layer_input, finals, mids = x, [], {}
+        for layer in range(c.num_layers):
+            if layer > 0:
+                layer_input = self.inter_layer_dropout(layer_input)  # acts after .train(), as Keras' training=True
+            outputs = []
+            for d in range(D):
+                k = layer * D + d
+                state = self.initial_states(k, B, h_0, c_0, x)
+                y, state, m = run_direction(self.cells[k], layer_input, mask, state, d == 1)
+                mids.update({f"cells.{k}.{n}": v for n, v in m.items()})
+                outputs.append(y)
+                finals.append(state)
+            layer_input = torch.cat(outputs, dim=-1)  # (B, T, D H)
+        h_n = torch.stack([s[0] for s in finals], dim=0)  # (L D, B, H)
+        states = (h_n, torch.stack([s[1] for s in finals], dim=0)) if self.kind == "lstm" else (h_n,)
+        outputs = (layer_input, *states)
+        return (outputs, mids) if return_intermediates else outputs
+
+    def kernel_weights(self) -> dict[str, torch.Tensor]:
+        """The cells' canonical parameters under torch's names and in its (out, in) orientation (views)."""
+        out = {}
+        D = num_directions(self.config)
+        for k, cell in enumerate(self.cells):
+            suffix = f"l{k // D}" + ("_reverse" if k % D else "")
+            out[f"weight_ih_{suffix}"] = cell.W_ih.T
+            out[f"weight_hh_{suffix}"] = cell.W_hh.T
+            out[f"bias_ih_{suffix}"] = cell.b
+            out[f"bias_hh_{suffix}"] = self.zero_bias
+        return out
+
+    def run_kernel(self, x, mask, h_0, c_0):
+        """torch's kernel over a PackedSequence: zero past each length, states at the last valid step."""
+        B, T = x.shape[:2]
+        zeros = torch.zeros((self.config.num_layers * num_directions(self.config), B, self.config.hidden_size))
+        hx = zeros.to(x) if h_0 is None else h_0
+        hx = (hx, zeros.to(x) if c_0 is None else c_0) if self.kind == "lstm" else hx
+        self.kernel.train(self.training)
+        if mask is None:
+            y, states = functional_call(self.kernel, self.kernel_weights(), (x, hx))
+            return (y, *states) if self.kind == "lstm" else (y, states)
+        lengths = mask.sum(dim=1).cpu()
+        if bool((lengths == 0).any()):
+            raise ValueError(
+                "Expected every sequence in `mask` to have at least one valid step (torch's packed sequences "
+                f"refuse empty ones). Received: lengths {lengths.tolist()}"
+            )
+        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        y, states = functional_call(self.kernel, self.kernel_weights(), (packed, hx))
+        y, _ = pad_packed_sequence(y, batch_first=True, total_length=T)  # (B, T, D H), zero past each length
+        return (y, *states) if self.kind == "lstm" else (y, states)
+
+
+class RNN(_Recurrent):
+    r"""Elman RNN, stacked and optionally bidirectional, over a padded batch (torch's ``nn.RNN``).
+
+    .. math::
+        h_t^{(l)} = \mathrm{act}(x_t^{(l)} W_{ih}^{(l)} + h_{t-1}^{(l)} W_{hh}^{(l)} + b^{(l)})
+
+    where x_t^{(0)} = x_t and x_t^{(l)} = dropout([h_t^{(l-1)}; \overleftarrow{h}_t^{(l-1)}]) for l > 0
+    (dropout in training only: Keras ``training=True``, torch ``.train()``). B = batch, T = steps, D = ``input_size``, H = ``hidden_size``,
+    L = ``num_layers``, num_directions = 2 if ``bidirectional`` else 1.
+
+    Args:
+        config: ``RNNConfig``; ``path`` picks the explicit loop or torch's ``nn.RNN`` kernel.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n (L * num_directions, B, H).
+    """
+
+    kind = "rnn"
+    gates = 1
+
+    def __init__(self, config: RNNConfig, dtype: str = "float32"):
+        super().__init__(config, dtype=dtype)
+
+    def make_cell(self, input_size: int, dtype: str) -> RNNCell:
+        return RNNCell(input_size, self.config.hidden_size, self.config.activation, dtype=dtype)
+
+    def make_kernel(self) -> nn.Module:
+        c = self.config
+        return nn.RNN(
+            c.input_size,
+            c.hidden_size,
+            c.num_layers,
+            nonlinearity=c.activation,
+            batch_first=True,
+            dropout=c.dropout,
+            bidirectional=c.bidirectional,
+            device="meta",
+        )
+
+    def forward(self, x, mask=None, h_0=None, return_intermediates=False):
+        return self.run(x, mask, h_0, None, return_intermediates)
+
+
+class LSTM(_Recurrent):
+    r"""LSTM, stacked and optionally bidirectional, over a padded batch (torch's ``nn.LSTM``).
+
+    .. math::
+        (h_t^{(l)}, c_t^{(l)}) = \mathrm{LSTMCell}^{(l)}(x_t^{(l)}, (h_{t-1}^{(l)}, c_{t-1}^{(l)}))
+
+    where the cell is ``LSTMCell`` and x_t^{(l)} as in ``RNN``. Letters as in ``RNN``.
+
+    Args:
+        config: ``LSTMConfig``; ``path`` picks the explicit loop or torch's ``nn.LSTM`` kernel.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0, c_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n, c_n (L * num_directions, B, H).
+    """
+
+    kind = "lstm"
+    gates = 4
+
+    def __init__(self, config: LSTMConfig, dtype: str = "float32"):
+        super().__init__(config, dtype=dtype)
+
+    def make_cell(self, input_size: int, dtype: str) -> LSTMCell:
+        return LSTMCell(input_size, self.config.hidden_size, dtype=dtype)
+
+    def make_kernel(self) -> nn.Module:
+        c = self.config
+        return nn.LSTM(
+            c.input_size,
+            c.hidden_size,
+            c.num_layers,
+            batch_first=True,
+            dropout=c.dropout,
+            bidirectional=c.bidirectional,
+            device="meta",
+        )
+
+    def forward(self, x, mask=None, h_0=None, c_0=None, return_intermediates=False):
+        return self.run(x, mask, h_0, c_0, return_intermediates)
+
+
+def _rzn(w):
+    """Canonical (Keras) gate blocks z, r, n along the last axis -> torch's r, z, n."""
+    H = w.shape[-1] // 3
+    return torch.cat((w[..., H : 2 * H], w[..., :H], w[..., 2 * H :]), dim=-1)
+
+
+class GRU(_Recurrent):
+    r"""GRU, stacked and optionally bidirectional, over a padded batch (torch's ``nn.GRU``).
+
+    .. math::
+        h_t^{(l)} = \mathrm{GRUCell}^{(l)}(x_t^{(l)}, h_{t-1}^{(l)})
+
+    where the cell is ``GRUCell`` (gates z, r, n; reset after the recurrent matmul) and x_t^{(l)} as
+    in ``RNN``. Letters as in ``RNN``.
+
+    Args:
+        config: ``GRUConfig``; ``path`` picks the explicit loop or torch's ``nn.GRU`` kernel.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+        h_0: optional (L * num_directions, B, H), zeros if absent.
+
+    Returns:
+        output (B, T, num_directions * H), zero past each length; h_n (L * num_directions, B, H).
+    """
+
+    kind = "gru"
+    gates = 3
+
+    def __init__(self, config: GRUConfig, dtype: str = "float32"):
+        super().__init__(config, dtype=dtype)
+
+    def make_cell(self, input_size: int, dtype: str) -> GRUCell:
+        return GRUCell(input_size, self.config.hidden_size, dtype=dtype)
+
+    def make_kernel(self) -> nn.Module:
+        c = self.config
+        return nn.GRU(
+            c.input_size,
+            c.hidden_size,
+            c.num_layers,
+            batch_first=True,
+            dropout=c.dropout,
+            bidirectional=c.bidirectional,
+            device="meta",
+        )
+
+    def kernel_weights(self) -> dict[str, torch.Tensor]:
+        # torch orders the gates r, z, n and keeps two bias vectors; the canonical (Keras) layout is
+        # z, r, n with a (2, 3H) bias. The block swap is done here, per call, and not at load: the
+        # canonical parameters must stay the leaves that gradients reach (O((D + H) 3H), against the
+        # recurrence's O(B T (D + H) 3H)).
+        out = {}
+        D = num_directions(self.config)
+        for k, cell in enumerate(self.cells):
+            suffix = f"l{k // D}" + ("_reverse" if k % D else "")
+            out[f"weight_ih_{suffix}"] = _rzn(cell.W_ih).T
+            out[f"weight_hh_{suffix}"] = _rzn(cell.W_hh).T
+            out[f"bias_ih_{suffix}"] = _rzn(cell.b[0])
+            out[f"bias_hh_{suffix}"] = _rzn(cell.b[1])
+        return out
+
+    def forward(self, x, mask=None, h_0=None, return_intermediates=False):
+        return self.run(x, mask, h_0, None, return_intermediates)
+
+
+class RNNClassifier(Twin):
+    r"""The seed article's ``RNN`` (§5.2.2), working: an Elman RNN, a linear layer on the last valid step.
+
+    .. math::
+        y = h_{T_b} W_y + b_y
+
+    where h_{T_b} is the RNN's hidden state at sequence b's last valid step (its ``h_n``). B = batch,
+    T = steps, D = ``input_size``, H = ``hidden_size``, O = ``output_size``.
+
+    Departs from the seed: the seed feeds a 2-D integer tensor ``[[1, 2, 3]]`` to ``nn.RNN(3, 10)``
+    with an ``h0`` of batch 1 and reads ``output[-1]``, so it does not run as printed (nn.RNN needs
+    a float input of D features; ``output[-1]`` with the default seq-first layout would be the last
+    step of every sequence, padding included). Here the input is a float (B, T, D) batch with a
+    padding mask, and the linear layer reads the state at each sequence's last valid step.
+
+    Args:
+        config: ``RNNClassifierConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: (B, T, D) float.
+        mask: optional bool (B, T), True = valid step (right padding).
+
+    Returns:
+        logits (B, O).
+    """
+
+    def __init__(self, config: RNNClassifierConfig, dtype: str = "float32"):
+        super().__init__()
+        self.config = c = config
+        self.rnn = RNN(rnn_of(c), dtype=dtype)
+        self.W_y = _param(c.hidden_size, c.output_size, dtype=dtype)
+        self.b_y = _param(c.output_size, dtype=dtype, bias=True)
+
+    def canonical_variables(self) -> dict[str, nn.Parameter]:
+        # Reading order, sub-twin first (named_parameters would list a module's own parameters first).
+        rnn = {f"rnn.{n}": v for n, v in self.rnn.canonical_variables().items()}
+        return {**rnn, "W_y": self.W_y, "b_y": self.b_y}
+
+    def forward(self, x, mask=None, return_intermediates=False):
+        (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
+        logits = torch.matmul(h_n[-1], self.W_y) + self.b_y  # (B, O)
+        mids = {f"rnn.{n}": v for n, v in m.items()}
+        return ((logits,), mids) if return_intermediates else (logits,)
+
+
+class LSTMLanguageModel(Twin):
+    r"""The second seed article's ``TextGenerator``: embedding, stacked LSTM with dropout, vocabulary logits.
+
+    .. math::
+        e_t = E[w_t], \quad h_t = \mathrm{LSTM}(e_t, h_{t-1}), \quad \mathrm{logits}_t = h_t W_y + b_y
+
+    where the LSTM has ``num_layers`` layers with dropout between them (training only). B = batch,
+    T = steps, V = ``vocab_size``, E = ``embed_dim``, H = ``hidden_size``.
+
+    Departs from the seed: its ``hidden`` is passed in before it is defined and its loss compares
+    (B T, V) logits with (B,) labels; here the forward takes token ids and a padding mask and
+    returns per-step logits (zero LSTM output, hence logits b_y, past each length).
+
+    Args:
+        config: ``LSTMLanguageModelConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        tokens: (B, T) int32 or int64.
+        mask: optional bool (B, T), True = valid step (right padding).
+
+    Returns:
+        logits (B, T, V).
+    """
+
+    def __init__(self, config: LSTMLanguageModelConfig, dtype: str = "float32"):
+        super().__init__()
+        self.config = c = config
+        self.E = _param(c.vocab_size, c.embed_dim, dtype=dtype)
+        self.lstm = LSTM(lstm_of(c), dtype=dtype)
+        self.W_y = _param(c.hidden_size, c.vocab_size, dtype=dtype)
+        self.b_y = _param(c.vocab_size, dtype=dtype, bias=True)
+        self.train(False)  # as the LSTM: inference until .train()
+
+    def canonical_variables(self) -> dict[str, nn.Parameter]:
+        # Reading order, sub-twin in its place (named_parameters would list E, W_y, b_y first).
+        lstm = {f"lstm.{n}": v for n, v in self.lstm.canonical_variables().items()}
+        return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
+
+    def forward(self, tokens, mask=None, return_intermediates=False):
+        check_tokens(self.config, tokens, mask)
+        embedded = self.E[tokens]  # (B, T, E); the TF twin's one-hot matmul gives the same rows exactly
+        (output, _, _), m = self.lstm(embedded, mask=mask, return_intermediates=True)
+        logits = torch.matmul(output, self.W_y) + self.b_y  # (B, T, V)
+        mids = {"embedded": embedded, **{f"lstm.{n}": v for n, v in m.items()}}
+        return ((logits,), mids) if return_intermediates else (logits,)
+
+    def sample(self, logits, temperature: float, uniforms=None):
+        """Next tokens (B,) int64 from logits (B, V): greedy if temperature == 0, else inverse-CDF sampling.
+
+        ``uniforms`` (B,) in [0, 1), drawn by the caller (NumPy), make the draw the same in both twins:
+        token = the first v with cdf_v > u, cdf of softmax(logits / temperature), computed in float64.
+        """
+        check_sample(logits, temperature, uniforms)
+        logits = logits.to(torch.float64)
+        if temperature == 0:
+            return torch.argmax(logits, dim=-1)
+        cdf = torch.cumsum(torch.softmax(logits / temperature, dim=-1), dim=-1)  # (B, V)
+        u = torch.as_tensor(uniforms, dtype=torch.float64)[:, None]  # (B, 1)
+        below = torch.sum((cdf <= u).to(torch.int64), dim=-1)
+        return torch.clamp(below, max=logits.shape[-1] - 1)
+
+
+class Seq2SeqAttention(Twin):
+    r"""The seed's translation example made real: GRU encoder, GRU decoder with Bahdanau attention.
+
+    .. math::
+        \begin{aligned}
+        (v_{1..S}, s_0) &= \mathrm{GRU}_{enc}(E_{src}[x_{1..S}]) \\
+        (c_t, \alpha_t) &= \mathrm{Attention}(s_{t-1}, v_{1..S}) \\
+        s_t &= \mathrm{GRUCell}_{dec}([E_{tgt}[y_t]; c_t], s_{t-1}), \quad
+        \mathrm{logits}_t = s_t W_y + b_y
+        \end{aligned}
+
+    where Attention is ``AdditiveAttention`` over the valid source steps, s_0 is the encoder's state
+    at each source's last valid step, and y_t is the decoder's input at step t: the given target
+    token (teacher forcing) or, in ``greedy_decode``, the previous step's argmax. B = batch,
+    S = source steps, T = target steps, V_s/V_t = vocabularies, E = ``embed_dim``,
+    H = ``hidden_size``, U = ``attention_units``.
+
+    Args:
+        config: ``Seq2SeqAttentionConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        source: (B, S) int token ids. source_mask: optional bool (B, S), True = valid step.
+        target: (B, T) int token ids, the decoder's inputs (the caller shifts them, BOS first).
+
+    Returns:
+        logits (B, T, V_t), attention_weights (B, T, S).
+    """
+
+    def __init__(self, config: Seq2SeqAttentionConfig, dtype: str = "float32"):
+        super().__init__()
+        self.config = c = config
+        self.E_source = _param(c.source_vocab_size, c.embed_dim, dtype=dtype)
+        self.encoder = GRU(encoder_of(c), dtype=dtype)
+        self.E_target = _param(c.target_vocab_size, c.embed_dim, dtype=dtype)
+        self.attention = AdditiveAttention(attention_of(c), dtype=dtype)
+        self.decoder = GRUCell(c.embed_dim + c.hidden_size, c.hidden_size, dtype=dtype)
+        self.W_y = _param(c.hidden_size, c.target_vocab_size, dtype=dtype)
+        self.b_y = _param(c.target_vocab_size, dtype=dtype, bias=True)
+        self.train(False)  # as the encoder: inference until .train()
+
+    def canonical_variables(self) -> dict[str, nn.Parameter]:
+        # Reading order (named_parameters would list the model's own parameters first).
+        sub = {
+            name: {f"{name}.{n}": v for n, v in getattr(self, name).canonical_variables().items()}
+            for name in ("encoder", "attention", "decoder")
+        }
+        return {
+            "E_source": self.E_source,
+            **sub["encoder"],
+            "E_target": self.E_target,
+            **sub["attention"],
+            **sub["decoder"],
+            "W_y": self.W_y,
+            "b_y": self.b_y,
+        }
+
+    def encode(self, source, source_mask):
+        """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
+        embedded = self.E_source[source]  # (B, S, E)
+        (values, h_n), m = self.encoder(embedded, mask=source_mask, return_intermediates=True)
+        return values, h_n[-1], m
+
+    def step(self, y_t, s_tm1, values, source_mask):
+        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t."""
+        e_t = self.E_target[y_t]  # (B, E)
+        context, alpha = self.attention(s_tm1, values, mask=source_mask)  # (B, H), (B, S)
+        (s_t,), m = self.decoder(torch.cat([e_t, context], dim=-1), (s_tm1,))
+        logits_t = torch.matmul(s_t, self.W_y) + self.b_y  # (B, V_t)
+        return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
+
+    def forward(self, source, source_mask, target, return_intermediates=False):
+        check_seq2seq(self.config, source, source_mask, target)
+        values, s_t, encoder_mids = self.encode(source, source_mask)
+        logits, alphas, steps = [], [], []
+        for t in range(target.shape[1]):
+            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask)
+            logits.append(logits_t)
+            alphas.append(alpha)
+            steps.append(m)
+        outputs = (torch.stack(logits, dim=1), torch.stack(alphas, dim=1))  # (B, T, V_t), (B, T, S)
+        mids = {
+            **{f"encoder.{n}": v for n, v in encoder_mids.items()},
+            **{n: torch.stack([m[n] for m in steps], dim=1) for n in steps[0]},
+        }
+        return (outputs, mids) if return_intermediates else outputs
+
+    def greedy_decode(self, source, source_mask, bos: int, steps: int):
+        """Greedy decoding from the token ``bos``: tokens (B, steps) int64 and attention_weights (B, steps, S)."""
+        check_seq2seq(self.config, source, source_mask, source)
+        values, s_t, _ = self.encode(source, source_mask)
+        y_t = torch.full((source.shape[0],), bos, dtype=torch.int64, device=source.device)
+        tokens, alphas = [], []
+        for _ in range(steps):
+            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask)
+            y_t = torch.argmax(logits_t, dim=-1)
+            tokens.append(y_t)
+            alphas.append(alpha)
+        return torch.stack(tokens, dim=1), torch.stack(alphas, dim=1)
