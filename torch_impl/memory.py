@@ -1,0 +1,459 @@
+"""Memory-network twins, PyTorch side. Twin of ``tf_impl/memory.py``: read them side by side.
+
+Token id 0 is padding in every model here: a padded word adds nothing to its sentence, and a
+memory slot whose words are all padding gets exactly zero attention. Masks are derived from the
+ids, True = valid (the project's convention). Every forward takes ``return_intermediates``; when
+True it returns ``(outputs, intermediates)`` named as in ``twinmem.reference.memory``.
+Constants built in a forward (initial states, memory) come from ``x.new_*``: the input's dtype and device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from torch_impl.attention import _param, masked_softmax
+from torch_impl.core import Twin
+from twinmem.specs.memory import (
+    NTM_EPS,
+    NTM_FIXED_MEMORY,
+    KVMemoryNetworkConfig,
+    MemN2NConfig,
+    NTMConfig,
+    SeedMemoryNetworkConfig,
+    check_kv_inputs,
+    check_memn2n_config,
+    check_memn2n_inputs,
+    check_ntm_config,
+    check_ntm_inputs,
+    check_seed_inputs,
+    ntm_head_sizes,
+    position_encoding,
+)
+
+
+def embed(E, ids):
+    """Rows of E at ids: (V, d), (...) -> (..., d)."""
+    # Plain indexing: its gradient w.r.t. E is dense already (TF's gather needs help, see its twin).
+    return E[ids]
+
+
+def sigmoid(x):
+    # tanh form, as the reference writes it (no overflow of exp(-x)).
+    return 0.5 * (torch.tanh(0.5 * x) + 1.0)
+
+
+def softplus(x):
+    # max(x, 0) + log1p(exp(-|x|)) on all three sides: F.softplus switches to x above a threshold.
+    return torch.clamp(x, min=0.0) + torch.log1p(torch.exp(-torch.abs(x)))
+
+
+class LSTMCell(Twin):
+    r"""One LSTM step, the encoder of ``SeedMemoryNetwork`` and the controller of ``NTM``.
+
+    .. math::
+        [i; f; g; o] = x_t W + h_{t-1} U + b, \quad
+        c_t = \sigma(f) \odot c_{t-1} + \sigma(i) \odot \tanh(g), \quad h_t = \sigma(o) \odot \tanh(c_t)
+
+    where W is (D, 4H), U is (H, 4H) and b is (4H,), gates in the order i, f, g, o along the 4H
+    axis (torch's ``nn.LSTM`` order; its two biases are one here, as in Keras).
+
+    Call arguments:
+        x_t: (B, D). h_tm1, c_tm1: (B, H).
+
+    Returns:
+        h_t, c_t: (B, H).
+    """
+
+    def __init__(self, input_dim: int, units: int, dtype: str = "float32"):
+        super().__init__()
+        self.units = units
+        self.W = _param(input_dim, 4 * units, dtype=dtype)
+        self.U = _param(units, 4 * units, dtype=dtype)
+        self.b = _param(4 * units, dtype=dtype)
+
+    def forward(self, x_t, h_tm1, c_tm1):
+        z = torch.matmul(x_t, self.W) + torch.matmul(h_tm1, self.U) + self.b  # (B, 4H)
+        H = self.units
+        i = sigmoid(z[:, :H])
+        f = sigmoid(z[:, H : 2 * H])
+        g = torch.tanh(z[:, 2 * H : 3 * H])
+        o = sigmoid(z[:, 3 * H :])
+        c_t = f * c_tm1 + i * g
+        h_t = o * torch.tanh(c_t)
+        return h_t, c_t
+
+
+class FeedForwardCell(Twin):
+    r"""The NTM's feed-forward controller: :math:`h_t = \tanh(x_t W + b)`, W (D, H)."""
+
+    def __init__(self, input_dim: int, units: int, dtype: str = "float32"):
+        super().__init__()
+        self.W = _param(input_dim, units, dtype=dtype)
+        self.b = _param(units, dtype=dtype)
+
+    def forward(self, x_t):
+        return torch.tanh(torch.matmul(x_t, self.W) + self.b)
+
+
+def lstm_encode(cell, x, valid):
+    """Final state of an LSTM over x (B, T, D); a padded step (valid False) carries the state through."""
+    B, T, _ = x.shape
+    h_t = x.new_zeros((B, cell.units))
+    c_t = x.new_zeros((B, cell.units))
+    for t in range(T):
+        h_new, c_new = cell(x[:, t], h_t, c_t)
+        h_t = torch.where(valid[:, t, None], h_new, h_t)
+        c_t = torch.where(valid[:, t, None], c_new, c_t)
+    return h_t
+
+
+class SeedMemoryNetwork(Twin):
+    r"""The seed article's ``MemoryNetwork`` (§5.2.3), made to run on batches.
+
+    .. math::
+        q = \mathrm{LSTM}(E[\mathrm{query}]), \quad m = \mathrm{LSTM}(E[\mathrm{memory}]), \quad
+        \mathrm{output} = (q + m) W_d + b_d
+
+    where E is one embedding shared by query and memory, the two LSTM runs share their weights, and
+    q, m are the final hidden states (a padded step, id 0, carries the state through, so they are
+    the states at the last real token). B = batch, Tq/Tm = query/memory tokens, E/H/O = embedding,
+    hidden and output sizes, V = vocabulary (the seed's ``memory_size``).
+
+    What it retrieves: nothing by address. The "memory" is one more token sequence, encoded exactly
+    like the query and added to it; there is no similarity, no attention and no slot selection, so
+    it cannot pick a fact out of a story. It is the baseline the addressed memories below improve on.
+
+    Departs from the seed: the seed's ``nn.LSTM`` is sequence-first while its inputs are (B, T), so
+    ``encoded[-1]`` took the last *batch element* of every time step and the output had shape
+    (T, O); here the time axis is axis 1, the final state is taken per sequence, and the output is
+    (B, O). Padding (id 0) is honoured. The LSTM has one bias (the seed's torch LSTM has two whose
+    sum is this one).
+
+    Args:
+        config: ``SeedMemoryNetworkConfig`` (vocab_size, embedding_size, hidden_size, output_size).
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        query: int (B, Tq), 0 = padding.
+        memory_indices: int (B, Tm), 0 = padding.
+
+    Returns:
+        output (B, O), logits.
+    """
+
+    def __init__(self, config: SeedMemoryNetworkConfig, dtype: str = "float32"):
+        super().__init__()
+        self.config = c = config
+        self.embedding = _param(c.vocab_size, c.embedding_size, dtype=dtype)
+        self.W_d = _param(c.hidden_size, c.output_size, dtype=dtype)
+        self.b_d = _param(c.output_size, dtype=dtype)
+        # Sub-twins last: their weights follow the model's own in the canonical order.
+        self.encoder = LSTMCell(c.embedding_size, c.hidden_size, dtype=dtype)
+
+    def forward(self, query, memory_indices, return_intermediates=False):
+        check_seed_inputs(self.config, query, memory_indices)
+        query_embedding = embed(self.embedding, query)  # (B, Tq, E)
+        query_encoded = lstm_encode(self.encoder, query_embedding, query != 0)  # (B, H)
+        memory_embeddings = embed(self.embedding, memory_indices)  # (B, Tm, E)
+        memory_encoded = lstm_encode(self.encoder, memory_embeddings, memory_indices != 0)  # (B, H)
+        output = torch.matmul(query_encoded + memory_encoded, self.W_d) + self.b_d  # (B, O)
+        mids = {
+            "query_embedding": query_embedding,
+            "query_encoded": query_encoded,
+            "memory_embeddings": memory_embeddings,
+            "memory_encoded": memory_encoded,
+        }
+        outputs = (output,)
+        return (outputs, mids) if return_intermediates else outputs
+
+
+def encode_sentences(embedding, ids, l):
+    """sum_j l_j * embedding[x_j] over the unpadded words: ids (..., S) -> (..., d)."""
+    word_mask = (ids != 0)[..., None]  # (..., S, 1)
+    return torch.sum(torch.where(word_mask, l * embed(embedding, ids), 0.0), dim=-2)
+
+
+class MemN2N(Twin):
+    r"""End-to-End Memory Network (Sukhbaatar et al. 2015), K hops over sentence memories.
+
+    .. math::
+        m_i = \sum_j l_j \odot A^k x_{ij} + T_A^k(i), \quad c_i = \sum_j l_j \odot C^k x_{ij} + T_C^k(i),
+        \quad u_1 = \sum_j l_j \odot B q_j,
+
+        p_i = \mathrm{softmax}_i(u_k^\top m_i), \quad o_k = \sum_i p_i c_i, \quad
+        u_{k+1} = u_k + o_k \ (\text{adjacent}) \ \text{or} \ H u_k + o_k \ (\text{layer-wise}), \quad
+        \mathrm{logits} = W u_{K+1}
+
+    where l_j is 1 (``encoding="bow"``) or the paper's position encoding l_{kj} = (1 - j/J) -
+    (k/d)(1 - 2j/J) with J = S (``encoding="position"``); T_A, T_C are the temporal encodings,
+    indexed by slot (slot 0 = the most recent sentence), present if ``temporal``. Adjacent tying:
+    A^{k+1} = C^k, B = A^1, W^T = C^K, stored as one (K+1, V, d) tensor E with E[0] = A^1 = B and
+    E[k] = C^k (T_E likewise, (K+1, M, d)). Layer-wise tying: A^k = A, C^k = C, plus B, H (d, d)
+    and W (d, V) (kernels (in, out): u H is the paper's H u). B = batch, M = memory slots, S =
+    words per sentence, d = embedding size, V = vocabulary, K = hops.
+
+    Padding: token id 0. A padded word adds nothing; a slot whose words are all padding gets p_i
+    exactly 0 (a story with no sentence gets all-zero p and o_k = 0).
+
+    Linear start (paper section 4.2): while ``model.linear_start`` is True the hops use
+    p_i = u_k^T m_i (masked to 0 on padded slots) instead of the softmax; only the final softmax of
+    the loss remains. It starts as ``config.linear_start``; a trainer sets it to False when the
+    validation loss stops falling, with no change to the weights.
+
+    Args:
+        config: ``MemN2NConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        stories: int (B, M, S), 0 = padding.
+        query: int (B, S), 0 = padding.
+
+    Returns:
+        logits (B, V) (pre-softmax), p (B, K, M) the attention over memories of every hop.
+    """
+
+    def __init__(self, config: MemN2NConfig, dtype: str = "float32"):
+        super().__init__()
+        check_memn2n_config(config)
+        self.config = c = config
+        self.linear_start = c.linear_start
+        V, d, M, K = c.vocab_size, c.embedding_dim, c.memory_size, c.hops
+        if c.tying == "adjacent":
+            self.E = _param(K + 1, V, d, dtype=dtype)
+            if c.temporal:
+                self.T_E = _param(K + 1, M, d, dtype=dtype)
+        else:
+            self.A = _param(V, d, dtype=dtype)
+            self.B = _param(V, d, dtype=dtype)
+            self.C = _param(V, d, dtype=dtype)
+            if c.temporal:
+                self.T_A = _param(M, d, dtype=dtype)
+                self.T_C = _param(M, d, dtype=dtype)
+            self.H = _param(d, d, dtype=dtype)
+            self.W = _param(d, V, dtype=dtype)
+        l = position_encoding(c.sentence_len, d, c.encoding)  # (S, d)
+        self.register_buffer("l", torch.as_tensor(l, dtype=getattr(torch, dtype)), persistent=False)
+
+    def matrices(self):
+        """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying."""
+        c = self.config
+        K = c.hops
+        if c.tying == "adjacent":
+            A, C, B, W_T = [self.E[k] for k in range(K)], [self.E[k + 1] for k in range(K)], self.E[0], self.E[K]
+            T_A, T_C = (
+                ([self.T_E[k] for k in range(K)], [self.T_E[k + 1] for k in range(K)]) if c.temporal else (None, None)
+            )
+        else:
+            A, C, B, W_T = [self.A] * K, [self.C] * K, self.B, None
+            T_A, T_C = ([self.T_A] * K, [self.T_C] * K) if c.temporal else (None, None)
+        return A, C, B, W_T, T_A, T_C
+
+    def forward(self, stories, query, return_intermediates=False):
+        c = self.config
+        check_memn2n_inputs(c, stories, query)
+        slot_mask = torch.any(stories != 0, dim=-1)  # (B, M)
+        A, C, B, W_T, T_A, T_C = self.matrices()
+        u_k = encode_sentences(B, query, self.l)  # (B, d)
+        mids, p_hops = {}, []
+        for k in range(c.hops):
+            m_i = encode_sentences(A[k], stories, self.l)  # (B, M, d)
+            c_i = encode_sentences(C[k], stories, self.l)  # (B, M, d)
+            if c.temporal:
+                m_i = m_i + T_A[k]
+                c_i = c_i + T_C[k]
+            scores = torch.matmul(m_i, u_k[:, :, None])[..., 0]  # (B, M)
+            p = (
+                torch.where(slot_mask, scores, 0.0) if self.linear_start else masked_softmax(scores, slot_mask)
+            )  # (B, M)
+            o = torch.matmul(p[:, None, :], c_i)[:, 0]  # (B, d)
+            mids.update({f"u_{k + 1}": u_k, f"m_{k + 1}": m_i, f"c_{k + 1}": c_i, f"p_{k + 1}": p, f"o_{k + 1}": o})
+            p_hops.append(p)
+            u_k = (u_k + o) if c.tying == "adjacent" else (torch.matmul(u_k, self.H) + o)
+        mids[f"u_{c.hops + 1}"] = u_k
+        logits = torch.matmul(u_k, W_T.T) if c.tying == "adjacent" else torch.matmul(u_k, self.W)  # (B, V)
+        outputs = (logits, torch.stack(p_hops, dim=1))
+        return (outputs, mids) if return_intermediates else outputs
+
+
+class KVMemoryNetwork(Twin):
+    r"""Key-Value Memory Network (Miller et al. 2016), bag-of-words features, H hops.
+
+    .. math::
+        q_1 = A \Phi_X(x), \quad p_h = \mathrm{softmax}_h(q_j^\top A \Phi_K(k_h)), \quad
+        o = \sum_h p_h A \Phi_V(v_h), \quad q_{j+1} = R_j (q_j + o), \quad
+        \mathrm{logits}_y = q_{H+1}^\top B \Phi_Y(y)
+
+    where Phi is a bag of words (token id 0 = padding), A (V, d) embeds query, keys and values alike
+    (as in the paper), R_j (d, d) is hop j's query update (stored (in, out): (q_j + o) R_j), and the
+    candidates y are the V single-token answers, so B (V, d) scores every vocabulary word: logits =
+    q_{H+1} B^T (the paper's similarity to candidate embeddings, not a linear layer). Key hashing
+    happens outside: the selected key and value tokens come in as inputs, and a slot whose key is
+    all padding gets exactly zero weight. B = batch, M = key-value slots, d = embedding size,
+    H = ``hops``.
+
+    Args:
+        config: ``KVMemoryNetworkConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        query: int (B, S_q). keys: int (B, M, S_k). values: int (B, M, S_v). 0 = padding.
+
+    Returns:
+        logits (B, V), p (B, H, M) the key addressing of every hop.
+    """
+
+    def __init__(self, config: KVMemoryNetworkConfig, dtype: str = "float32"):
+        super().__init__()
+        self.config = c = config
+        self.A = _param(c.vocab_size, c.embedding_dim, dtype=dtype)
+        self.R = _param(c.hops, c.embedding_dim, c.embedding_dim, dtype=dtype)
+        self.B = _param(c.vocab_size, c.embedding_dim, dtype=dtype)
+        self.register_buffer("l", torch.ones((1, c.embedding_dim), dtype=getattr(torch, dtype)), persistent=False)
+
+    def forward(self, query, keys, values, return_intermediates=False):
+        c = self.config
+        check_kv_inputs(c, query, keys, values)
+        slot_mask = torch.any(keys != 0, dim=-1)  # (B, M)
+        k_h = encode_sentences(self.A, keys, self.l)  # (B, M, d)
+        v_h = encode_sentences(self.A, values, self.l)  # (B, M, d)
+        q_j = encode_sentences(self.A, query, self.l)  # (B, d)
+        mids, p_hops = {"k_h": k_h, "v_h": v_h}, []
+        for j in range(c.hops):
+            scores = torch.matmul(k_h, q_j[:, :, None])[..., 0]  # (B, M)
+            p = masked_softmax(scores, slot_mask)  # (B, M)
+            o = torch.matmul(p[:, None, :], v_h)[:, 0]  # (B, d)
+            mids.update({f"q_{j + 1}": q_j, f"p_{j + 1}": p, f"o_{j + 1}": o})
+            p_hops.append(p)
+            q_j = torch.matmul(q_j + o, self.R[j])  # (B, d)
+        mids[f"q_{c.hops + 1}"] = q_j
+        logits = torch.matmul(q_j, self.B.T)  # (B, V)
+        outputs = (logits, torch.stack(p_hops, dim=1))
+        return (outputs, mids) if return_intermediates else outputs
+
+
+def roll(w, shift):
+    """roll(w, shift)[:, i] = w[:, i - shift mod N] for shift in {-1, 1}, by concatenation."""
+    if shift == 1:
+        return torch.cat([w[:, -1:], w[:, :-1]], dim=1)
+    return torch.cat([w[:, 1:], w[:, :1]], dim=1)
+
+
+def ntm_address(memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat):
+    """Content then location addressing (Graves et al. 2014, section 3.3); returns (w_t, w_c)."""
+    beta = softplus(beta_hat)  # (B,) >= 0
+    g = sigmoid(g_hat)  # (B,) in (0, 1)
+    s = torch.softmax(s_hat, dim=-1)  # (B, 3) over shifts -1, 0, +1
+    gamma = 1.0 + softplus(gamma_hat)  # (B,) >= 1
+    # NTM_EPS inside the square roots: a zero key or memory row has cosine 0 and a finite gradient.
+    norm_memory = torch.sqrt(torch.sum(memory**2, dim=-1) + NTM_EPS)  # (B, N)
+    norm_k = torch.sqrt(torch.sum(k**2, dim=-1) + NTM_EPS)  # (B,)
+    K = torch.matmul(memory, k[:, :, None])[..., 0] / (norm_memory * norm_k[:, None])  # (B, N)
+    w_c = torch.softmax(beta[:, None] * K, dim=-1)  # (B, N)
+    w_g = g[:, None] * w_c + (1.0 - g[:, None]) * w_tm1  # (B, N)
+    w_s = s[:, 0:1] * roll(w_g, -1) + s[:, 1:2] * w_g + s[:, 2:3] * roll(w_g, 1)  # (B, N)
+    # w^gamma / sum w^gamma = softmax(gamma log w): no power of 0, no division by 0.
+    w_t = torch.softmax(gamma[:, None] * torch.log(w_s + NTM_EPS), dim=-1)  # (B, N)
+    return w_t, w_c
+
+
+class NTM(Twin):
+    r"""Neural Turing Machine (Graves et al. 2014): one read head, one write head, unrolled over T.
+
+    .. math::
+        h_t = \mathrm{controller}([x_t; r_{t-1}]), \quad
+        [k, \hat\beta, \hat g, \hat s, \hat\gamma] = h_t W_{read} + b_{read}, \quad
+        [k, \hat\beta, \hat g, \hat s, \hat\gamma, \hat e, a] = h_t W_{write} + b_{write},
+
+        w^c_i = \mathrm{softmax}_i\Big(\beta
+        \frac{k \cdot M_{t-1}(i)}{\lVert k \rVert_\epsilon \lVert M_{t-1}(i) \rVert_\epsilon}\Big),
+        \quad w^g = g w^c + (1 - g) w_{t-1}, \quad \tilde w_i = \sum_{\delta \in \{-1,0,1\}} w^g_{i-\delta} s_\delta,
+        \quad w_i = \mathrm{softmax}_i(\gamma \log(\tilde w_i + \epsilon)),
+
+        r_t = \sum_i w^{read}_i M_{t-1}(i), \quad
+        M_t(i) = M_{t-1}(i) \odot (1 - w^{write}_i e) + w^{write}_i a, \quad
+        y_t = [h_t; r_t] W_{out} + b_{out}
+
+    where beta = softplus(beta_hat) >= 0, g = sigmoid(g_hat), s = softmax(s_hat) over shifts
+    (-1, 0, +1), gamma = 1 + softplus(gamma_hat) >= 1, e = sigmoid(e_hat) and a, k are linear;
+    |u|_eps = sqrt(|u|^2 + eps) and eps = ``NTM_EPS`` = 1e-8 (a zero vector has cosine 0 and a
+    finite gradient; the sharpening w^gamma / sum w^gamma is written as a softmax of gamma log(w + eps),
+    which never divides by 0 nor takes log 0). The shift index i - delta is circular (mod N), done
+    by concatenation. The read uses M_{t-1}, then the write makes M_t. The controller is an LSTM
+    (``controller="lstm"``, gates i, f, g, o as in ``LSTMCell``) or h_t = tanh([x_t; r_{t-1}] W + b)
+    (``"feedforward"``). M_0 is the weight ``M_0`` (``memory_init="learned"``) or 1e-6 everywhere
+    (``"fixed"``); h_0 = c_0 = 0, both heads start on slot 0 (w_0 = e_0), r_0 = M_0(0).
+    B = batch, T = steps, I/O = input/output features, H = controller units, N = memory slots,
+    M = slot width.
+
+    Args:
+        config: ``NTMConfig``.
+        dtype: "float32" or "float64".
+
+    Call arguments:
+        x: float (B, T, I).
+
+    Returns:
+        y (B, T, O) pre-sigmoid logits (a bit task's loss is sigmoid cross-entropy on them),
+        read_weights (B, T, N), write_weights (B, T, N): each row sums to 1.
+    """
+
+    def __init__(self, config: NTMConfig, dtype: str = "float32"):
+        super().__init__()
+        check_ntm_config(config)
+        self.config = c = config
+        read, write = ntm_head_sizes(c)
+        H, M = c.controller_size, c.memory_width
+        if c.memory_init == "learned":
+            self.M_0 = _param(c.memory_slots, M, dtype=dtype)
+        self.W_read = _param(H, read, dtype=dtype)
+        self.b_read = _param(read, dtype=dtype)
+        self.W_write = _param(H, write, dtype=dtype)
+        self.b_write = _param(write, dtype=dtype)
+        self.W_out = _param(H + M, c.output_dim, dtype=dtype)
+        self.b_out = _param(c.output_dim, dtype=dtype)
+        # Sub-twins last: their weights follow the model's own in the canonical order.
+        if c.controller == "lstm":
+            self.controller = LSTMCell(c.input_dim + M, H, dtype=dtype)
+        else:
+            self.controller = FeedForwardCell(c.input_dim + M, H, dtype=dtype)
+
+    def forward(self, x, return_intermediates=False):
+        c = self.config
+        check_ntm_inputs(c, x)
+        B, T, _ = x.shape
+        N, M, H = c.memory_slots, c.memory_width, c.controller_size
+        if c.memory_init == "learned":
+            memory = self.M_0[None] + x.new_zeros((B, 1, 1))  # (B, N, M)
+        else:
+            memory = x.new_full((B, N, M), NTM_FIXED_MEMORY)
+        h_t, c_t = x.new_zeros((B, H)), x.new_zeros((B, H))
+        w_read = torch.cat([x.new_ones((B, 1)), x.new_zeros((B, N - 1))], dim=1)  # heads start on slot 0
+        w_write = torch.cat([x.new_ones((B, 1)), x.new_zeros((B, N - 1))], dim=1)
+        r_t = torch.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
+        steps = {
+            n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
+        }
+        for t in range(T):
+            controller_input = torch.cat([x[:, t], r_t], dim=-1)  # (B, I + M)
+            if c.controller == "lstm":
+                h_t, c_t = self.controller(controller_input, h_t, c_t)
+            else:
+                h_t = self.controller(controller_input)
+            P = torch.matmul(h_t, self.W_read) + self.b_read  # (B, M + 6)
+            w_read, w_c_read = ntm_address(
+                memory, w_read, P[:, :M], P[:, M], P[:, M + 1], P[:, M + 2 : M + 5], P[:, M + 5]
+            )
+            r_t = torch.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
+            Q = torch.matmul(h_t, self.W_write) + self.b_write  # (B, 3M + 6)
+            w_write, w_c_write = ntm_address(
+                memory, w_write, Q[:, :M], Q[:, M], Q[:, M + 1], Q[:, M + 2 : M + 5], Q[:, M + 5]
+            )
+            e = sigmoid(Q[:, M + 6 : 2 * M + 6])  # (B, M)
+            a = Q[:, 2 * M + 6 :]  # (B, M)
+            memory = memory * (1.0 - w_write[:, :, None] * e[:, None, :]) + w_write[:, :, None] * a[:, None, :]
+            y_t = torch.matmul(torch.cat([h_t, r_t], dim=-1), self.W_out) + self.b_out  # (B, O)
+            for n, v in zip(steps, (h_t, w_c_read, w_read, r_t, w_c_write, w_write, e, a, memory, y_t), strict=True):
+                steps[n].append(v)
+        mids = {n: torch.stack(v, dim=1) for n, v in steps.items()}
+        outputs = (mids["y"], mids["read_weights"], mids["write_weights"])
+        return (outputs, mids) if return_intermediates else outputs

@@ -1,0 +1,126 @@
+"""A bAbI-style question generator (Weston et al. 2015, tasks 1 and 2), seeded, no download.
+
+Task 1, single supporting fact: "mary went to the kitchen . ... where is mary ?" -> kitchen.
+Task 2, two supporting facts: people move and pick up or drop objects; "where is the football ?"
+needs the fact that someone took (or dropped) it and the fact of where that person was.
+
+Encoding (what ``MemN2N`` and ``KVMemoryNetwork`` take): lower-case words, no punctuation, ids in
+``VOCAB`` order with 0 = ``<pad>``. ``stories`` is int64 (B, memory_size, sentence_len), one
+sentence per slot, **slot 0 = the most recent sentence** (so the temporal encoding indexes
+recency), unused slots and words zero; ``query`` int64 (B, sentence_len); ``answers`` int64 (B,),
+the id of the answer word; ``supporting`` int64 (B, 2), the slots of the supporting facts (the
+second is -1 in task 1).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PEOPLE = ("mary", "john", "daniel", "sandra")
+LOCATIONS = ("kitchen", "garden", "hallway", "bathroom", "office", "bedroom")
+OBJECTS = ("football", "apple", "milk")
+MOVES = (("went", "to"), ("journeyed", "to"), ("travelled", "to"), ("moved", "to"))
+TAKES = (("picked", "up"), ("grabbed",), ("got",))
+DROPS = (("dropped",), ("discarded",), ("put", "down"))
+
+VOCAB: tuple[str, ...] = ("<pad>", "where", "is", "the", *PEOPLE, *LOCATIONS, *OBJECTS) + tuple(
+    sorted({w for phrase in MOVES + TAKES + DROPS for w in phrase})
+)
+WORD_TO_ID: dict[str, int] = {w: i for i, w in enumerate(VOCAB)}
+SENTENCE_LEN = 5  # the longest sentence: "mary went to the kitchen", "john picked up the football"
+
+
+def encode(sentence: str, sentence_len: int = SENTENCE_LEN) -> np.ndarray:
+    """Word ids of a sentence, padded with 0 to ``sentence_len``."""
+    words = sentence.lower().replace(".", " ").replace("?", " ").split()
+    if len(words) > sentence_len:
+        raise ValueError(f"Expected at most {sentence_len} words. Received: {sentence!r}")
+    unknown = [w for w in words if w not in WORD_TO_ID]
+    if unknown:
+        raise ValueError(f"Expected words of VOCAB. Received unknown words {unknown} in {sentence!r}")
+    return np.array([WORD_TO_ID[w] for w in words] + [0] * (sentence_len - len(words)), dtype=np.int64)
+
+
+def decode(ids: np.ndarray) -> str:
+    """The words of a row of ids, padding left out."""
+    return " ".join(VOCAB[i] for i in np.asarray(ids).ravel() if i != 0)
+
+
+def _single_fact_story(rng: np.random.Generator, length: int):
+    place: dict[str, str] = {}
+    sentences, fact_of = [], {}
+    for n in range(length):
+        person, location = PEOPLE[rng.integers(len(PEOPLE))], LOCATIONS[rng.integers(len(LOCATIONS))]
+        move = MOVES[rng.integers(len(MOVES))]
+        sentences.append(f"{person} {' '.join(move)} the {location}")
+        place[person], fact_of[person] = location, n
+    person = sorted(place)[rng.integers(len(place))]
+    return sentences, f"where is {person}", place[person], (fact_of[person], -1)
+
+
+def _two_fact_story(rng: np.random.Generator, length: int):
+    while True:  # a story is redrawn until some object's place is known at the end
+        place: dict[str, str] = {}
+        moved_at: dict[str, int] = {}
+        holder: dict[str, str | None] = dict.fromkeys(OBJECTS)
+        dropped: dict[str, tuple[str, int, int]] = {}  # object -> (place, drop fact, move fact)
+        taken_at: dict[str, int] = {}
+        sentences = []
+        for n in range(length):
+            person = PEOPLE[rng.integers(len(PEOPLE))]
+            held = [o for o in OBJECTS if holder[o] == person]
+            free = [o for o in OBJECTS if holder[o] is None]
+            action = rng.integers(3) if person in place else 0
+            if action == 1 and free:
+                obj = free[rng.integers(len(free))]
+                holder[obj], taken_at[obj] = person, n
+                dropped.pop(obj, None)
+                sentences.append(f"{person} {' '.join(TAKES[rng.integers(len(TAKES))])} the {obj}")
+            elif action == 2 and held:
+                obj = held[rng.integers(len(held))]
+                holder[obj] = None
+                dropped[obj] = (place[person], n, moved_at[person])
+                sentences.append(f"{person} {' '.join(DROPS[rng.integers(len(DROPS))])} the {obj}")
+            else:
+                location = LOCATIONS[rng.integers(len(LOCATIONS))]
+                place[person], moved_at[person] = location, n
+                sentences.append(f"{person} {' '.join(MOVES[rng.integers(len(MOVES))])} the {location}")
+        known = [o for o in OBJECTS if holder[o] is not None or o in dropped]
+        if known:
+            obj = known[rng.integers(len(known))]
+            if holder[obj] is not None:
+                person = holder[obj]
+                return sentences, f"where is the {obj}", place[person], (taken_at[obj], moved_at[person])
+            location, drop_fact, move_fact = dropped[obj]
+            return sentences, f"where is the {obj}", location, (drop_fact, move_fact)
+
+
+def generate(
+    task: int, batch: int, memory_size: int = 10, sentence_len: int = SENTENCE_LEN, seed: int = 0, min_story: int = 2
+) -> dict[str, np.ndarray]:
+    """A batch of stories, questions and answers of bAbI task 1 or 2; story lengths in [min_story, memory_size].
+
+    Returns:
+        stories int64 (B, memory_size, sentence_len), slot 0 = most recent; query int64
+        (B, sentence_len); answers int64 (B,); supporting int64 (B, 2) slots (-1 = none).
+    """
+    if task not in (1, 2):
+        raise ValueError(f"Expected `task` 1 (single supporting fact) or 2 (two supporting facts). Received: {task!r}")
+    if not 1 <= min_story <= memory_size:
+        raise ValueError(f"Expected 1 <= min_story <= memory_size. Received: {min_story}, {memory_size}")
+    if task == 2 and min_story < 2:
+        raise ValueError(f"Expected min_story >= 2 for task 2 (a move, then a pick-up). Received: {min_story}")
+    rng = np.random.default_rng(seed)
+    stories = np.zeros((batch, memory_size, sentence_len), np.int64)
+    query = np.zeros((batch, sentence_len), np.int64)
+    answers = np.zeros((batch,), np.int64)
+    supporting = np.full((batch, 2), -1, np.int64)
+    for b in range(batch):
+        length = int(rng.integers(min_story, memory_size + 1))
+        sentences, question, answer, facts = (_single_fact_story if task == 1 else _two_fact_story)(rng, length)
+        for n, sentence in enumerate(sentences):
+            stories[b, length - 1 - n] = encode(sentence, sentence_len)  # most recent first
+        query[b] = encode(question, sentence_len)
+        answers[b] = WORD_TO_ID[answer]
+        supporting[b] = [length - 1 - f if f >= 0 else -1 for f in facts]
+    return {"stories": stories, "query": query, "answers": answers, "supporting": supporting}
