@@ -1,4 +1,4 @@
-"""The `twinmem` command line: list, parity (and more as the families land)."""
+"""The `twinmem` command line: list, parity, convert, generate, train, report."""
 
 from __future__ import annotations
 
@@ -117,9 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)
 
-    from twinmem import convert
+    from twinmem import convert, generate, train
 
     convert.add_parser(sub)
+    generate.add_parser(sub)
+    train.add_parser(sub)
 
     pr = sub.add_parser("report", help="rebuild a benchmark report (DIR) or compare two runs (A B)")
     pr.add_argument("dirs", nargs="+", metavar="DIR", help="bench-results directories")

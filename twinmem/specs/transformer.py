@@ -1,0 +1,242 @@
+"""Configs, canonical weight shapes, example inputs and FLOP counts of the decoder-only transformer.
+
+The configs are the single source of defaults: both twins and the reference take them as they are.
+Two choices hold for every side (both twins and the reference), made once here:
+
+* LayerNorm epsilon ``LAYER_NORM_EPS = 1e-5``, torch's and nanoGPT's: weights trained in either
+  framework mean the same thing in the other, and a GPT-2 checkpoint loads unchanged.
+* GELU is the tanh approximation (GPT-2's own form, HF's "gelu_new"), written out as a formula on
+  all three sides: the float64 reference has it in ``autograd.numpy`` alone (there is no ``erf``
+  without SciPy), and TensorFlow 2.21's fused ``tf.nn.gelu`` is not float64-exact: it is 9e-10 off
+  the formula in float64 for the tanh form (5e-9 for the erf form), far outside the 1e-12
+  tolerance, while torch's fused ``F.gelu`` agrees with the formula to 1e-15.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from twinmem import checks
+from twinmem.reference import transformer as ref
+from twinmem.registry import ModelEntry, register
+from twinmem.specs.attention import MultiHeadAttentionConfig, _mask
+
+LAYER_NORM_EPS, GELU_C, GELU_CUBIC = ref.LAYER_NORM_EPS, ref.GELU_C, ref.GELU_CUBIC  # defined once, there
+MLP_RATIO = 4  # the MLP's hidden width is 4 D, as in GPT-2 and "Attention Is All You Need"
+
+
+@dataclass(frozen=True)
+class TransformerBlockConfig:
+    d_model: int = 16  # D, features in and out
+    num_heads: int = 4  # H
+    head_dim: int = 4  # d_h, features per head (D // H in GPT-2)
+
+
+@dataclass(frozen=True)
+class TinyGPTConfig:
+    vocab_size: int = 13  # V, token ids 0 .. V - 1
+    max_len: int = 8  # T_max, the context window: positions with a learned embedding
+    d_model: int = 16  # D
+    num_heads: int = 4  # H
+    head_dim: int = 4  # d_h
+    num_layers: int = 2  # N, decoder blocks
+    tie_embeddings: bool = True  # the LM head is W_te^T (no weight of its own), as in GPT-2
+
+
+def attention_of(config: TransformerBlockConfig) -> MultiHeadAttentionConfig:
+    """The block's self-attention: causal, D in and out."""
+    return MultiHeadAttentionConfig(
+        d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim, causal=True
+    )
+
+
+def block_of(config: TinyGPTConfig) -> TransformerBlockConfig:
+    return TransformerBlockConfig(d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim)
+
+
+def block_shapes(c: TransformerBlockConfig, prefix: str = "") -> dict[str, tuple[int, ...]]:
+    D, inner, hidden = c.d_model, c.num_heads * c.head_dim, MLP_RATIO * c.d_model
+    return {
+        f"{prefix}ln_1.gamma": (D,),
+        f"{prefix}ln_1.beta": (D,),
+        f"{prefix}attention.W_q": (D, inner),
+        f"{prefix}attention.b_q": (inner,),
+        f"{prefix}attention.W_k": (D, inner),
+        f"{prefix}attention.b_k": (inner,),
+        f"{prefix}attention.W_v": (D, inner),
+        f"{prefix}attention.b_v": (inner,),
+        f"{prefix}attention.W_o": (inner, D),
+        f"{prefix}attention.b_o": (D,),
+        f"{prefix}ln_2.gamma": (D,),
+        f"{prefix}ln_2.beta": (D,),
+        f"{prefix}mlp.W_fc": (D, hidden),
+        f"{prefix}mlp.b_fc": (hidden,),
+        f"{prefix}mlp.W_proj": (hidden, D),
+        f"{prefix}mlp.b_proj": (D,),
+    }
+
+
+def gpt_shapes(c: TinyGPTConfig) -> dict[str, tuple[int, ...]]:
+    shapes = {"W_te": (c.vocab_size, c.d_model), "W_pe": (c.max_len, c.d_model)}
+    for n in range(c.num_layers):
+        shapes.update(block_shapes(block_of(c), f"blocks.{n}."))
+    shapes.update({"ln_f.gamma": (c.d_model,), "ln_f.beta": (c.d_model,)})
+    if not c.tie_embeddings:
+        shapes["W_head"] = (c.d_model, c.vocab_size)
+    return shapes
+
+
+def block_flops(c: TransformerBlockConfig, B: int, T: int, kv_len: int | None = None) -> int:
+    """Matmul FLOPs of one block on T new positions attending over kv_len (default T) keys."""
+    kv_len = T if kv_len is None else kv_len
+    inner = c.num_heads * c.head_dim
+    projections = 2 * B * T * c.d_model * inner * 4  # W_q, W_k, W_v, W_o
+    attention = 2 * B * c.num_heads * T * kv_len * c.head_dim * 2  # q k^T and weights @ v
+    mlp = 2 * B * T * c.d_model * MLP_RATIO * c.d_model * 2
+    return projections + attention + mlp
+
+
+def gpt_flops(c: TinyGPTConfig, x) -> int:
+    # The embeddings are lookups (their one-hot products add no real multiply-add); the head is a matmul.
+    B, T = x["tokens"].shape
+    return c.num_layers * block_flops(block_of(c), B, T) + 2 * B * T * c.d_model * c.vocab_size
+
+
+def _block_inputs(config, seed: int, batch: int = 3, steps: int = 5):
+    rng = np.random.default_rng(seed)
+    return {"x": rng.standard_normal((batch, steps, config.d_model)), "mask": _mask(rng, batch, steps)}
+
+
+def _gpt_inputs(config, seed: int, batch: int = 3, steps: int = 6):
+    rng = np.random.default_rng(seed)
+    return {
+        "tokens": rng.integers(0, config.vocab_size, (batch, steps)).astype(np.int64),
+        "mask": _mask(rng, batch, steps),
+    }
+
+
+register(
+    ModelEntry(
+        name="transformer_block",
+        family="transformer",
+        class_name="TransformerBlock",
+        config=TransformerBlockConfig,
+        weight_shapes=block_shapes,
+        example_inputs=_block_inputs,
+        reference=ref.transformer_block,
+        outputs=("output",),
+        flops=lambda c, x: block_flops(c, *x["x"].shape[:2]),
+        bench_shapes={
+            "quick": [("B8 T64 D128 H4", dict(d_model=128, num_heads=4, head_dim=32), dict(batch=8, steps=64))],
+            "full": [
+                (f"B8 T{t} D256 H4", dict(d_model=256, num_heads=4, head_dim=64), dict(batch=8, steps=t))
+                for t in (64, 128, 256, 512)
+            ],
+        },
+        summary="pre-LayerNorm GPT decoder block: causal multi-head self-attention and a 4x GELU MLP",
+    )
+)
+
+register(
+    ModelEntry(
+        name="tiny_gpt",
+        family="transformer",
+        class_name="TinyGPT",
+        config=TinyGPTConfig,
+        weight_shapes=gpt_shapes,
+        example_inputs=_gpt_inputs,
+        reference=ref.tiny_gpt,
+        outputs=("logits",),
+        flops=gpt_flops,
+        variants={"default": {}, "untied": {"tie_embeddings": False}},
+        bench_shapes={
+            "quick": [
+                (
+                    "V256 D128 N2 B4 T64",
+                    dict(vocab_size=256, max_len=64, d_model=128, num_heads=4, head_dim=32, num_layers=2),
+                    dict(batch=4, steps=64),
+                )
+            ],
+            "full": [
+                (
+                    f"V1024 D256 N4 B8 T{t}",
+                    dict(vocab_size=1024, max_len=t, d_model=256, num_heads=4, head_dim=64, num_layers=4),
+                    dict(batch=8, steps=t),
+                )
+                for t in (128, 256, 512, 1024, 2048)
+            ],
+        },
+        summary="GPT-style decoder: token and position embeddings, N blocks, final LayerNorm, (tied) LM head",
+    )
+)
+
+
+# Input checks, shared by both twins so that both say the same words for the same mistake.
+def check_block_inputs(config: TransformerBlockConfig, x, mask, kv_len: int | None = None) -> None:
+    checks.check_rank("x", x.shape, (3,), "(B, T, D)")
+    checks.check_dim("x", x.shape, -1, config.d_model, "D")
+    checks.check_float("x", x.dtype)
+    if mask is not None:
+        checks.check_mask("mask", mask.shape, mask.dtype, (x.shape[0], x.shape[1] if kv_len is None else kv_len))
+
+
+def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches) -> None:
+    checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
+    dtype = checks.dtype_name(tokens.dtype)
+    if dtype not in ("int32", "int64"):
+        raise TypeError(f"Expected `tokens` of dtype int32 or int64. Received: dtype {dtype}")
+    B, T = tokens.shape
+    if T is not None and T > config.max_len:
+        raise ValueError(
+            f"Expected `tokens` of at most max_len = {config.max_len} steps (the context window). "
+            f"Received: shape {tuple(tokens.shape)}"
+        )
+    if caches is not None:
+        if len(caches) != config.num_layers:
+            raise ValueError(f"Expected one cache per block ({config.num_layers}). Received: {len(caches)}")
+        if B is not None and caches[0].batch_size != B:
+            raise ValueError(f"Expected `tokens` with batch size {caches[0].batch_size} (the caches'). Received: {B}")
+    if mask is not None:
+        length = tuple(tokens.shape) if caches is None else (B, config.max_len)
+        checks.check_mask("mask", mask.shape, mask.dtype, length)
+
+
+def check_token_ids(config: TinyGPTConfig, tokens: np.ndarray, name: str = "tokens") -> None:
+    """Every id in [0, V): a one-hot of an id out of range is a zero row, a silent wrong answer."""
+    tokens = np.asarray(tokens)
+    if tokens.size and (tokens.min() < 0 or tokens.max() >= config.vocab_size):
+        bad = tokens[(tokens < 0) | (tokens >= config.vocab_size)]
+        raise ValueError(
+            f"Expected `{name}` ids in [0, vocab_size = {config.vocab_size}). Received: id {int(bad.flat[0])}"
+        )
+
+
+def check_generate(config: TinyGPTConfig, tokens: np.ndarray, max_new_tokens: int, temperature, top_k, uniforms):
+    checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
+    check_token_ids(config, tokens)
+    B, T = tokens.shape
+    if T < 1 or T > config.max_len:
+        raise ValueError(
+            f"Expected a prompt `tokens` of 1 to max_len = {config.max_len} steps (the context window). "
+            f"Received: shape {tuple(tokens.shape)}"
+        )
+    if max_new_tokens < 1 or T + max_new_tokens > config.max_len:
+        raise ValueError(
+            f"Expected `max_new_tokens` in [1, max_len - prompt length = {config.max_len - T}] so that the "
+            f"sequence fits the context window. Received: {max_new_tokens}"
+        )
+    if temperature < 0:
+        raise ValueError(f"Expected `temperature` >= 0. Received: {temperature}")
+    if top_k is not None and not 1 <= top_k <= config.vocab_size:
+        raise ValueError(f"Expected `top_k` in [1, vocab_size = {config.vocab_size}]. Received: {top_k}")
+    if temperature > 0:
+        if uniforms is None:
+            raise ValueError("Expected `uniforms` (B, max_new_tokens) in [0, 1) when temperature > 0. Received: None")
+        u = np.asarray(uniforms)
+        if u.shape != (B, max_new_tokens) or u.size and (u.min() < 0 or u.max() >= 1):
+            raise ValueError(
+                f"Expected `uniforms` of shape {(B, max_new_tokens)} in [0, 1). Received: shape {u.shape}, "
+                f"range [{u.min() if u.size else 'n/a'}, {u.max() if u.size else 'n/a'}]"
+            )
