@@ -20,6 +20,20 @@ MODES = {
     "quick": {"tf": ("eager", "graph", "xla"), "torch": ("eager",)},
     "full": {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")},
 }
+# XLA unrolls the recurrences' Python loops: 10-55 s of compilation per case on 2 cores (the NTM's
+# train step at T=40 took 193 s). The quick profile leaves XLA to the non-recurrent families.
+QUICK_NO_XLA = ("rnn", "memory")
+
+# Generation with a key/value cache (tiny_gpt): prefill over the context, one cached decode step
+# at that context, and the uncached step (the full forward over the context for one new token).
+GENERATION_PASSES = ("prefill", "decode_cached", "decode_uncached")
+GENERATION = {
+    "quick": [("V256 D128 N2 H4 B4", dict(vocab_size=256, d_model=128, num_heads=4, head_dim=32, num_layers=2), 4, (64, 256))],
+    "full": [
+        ("V1024 D256 N4 H4 B8", dict(vocab_size=1024, d_model=256, num_heads=4, head_dim=64, num_layers=4), 8,
+         (64, 128, 256, 512, 1024, 2048))
+    ],
+}  # fmt: skip
 PASSES = ("forward", "train")  # train = forward + gradients of every weight and floating input
 
 # The frameworks' own layers computing the same function (loaded with the same weights).
@@ -73,10 +87,11 @@ def profile() -> str:
     return p
 
 
-def modes(framework: str) -> tuple[str, ...]:
+def modes(framework: str, family: str = "") -> tuple[str, ...]:
     chosen = os.environ.get("TWINMEM_MODES")
     if not chosen:
-        return MODES[profile()][framework]
+        skip_xla = profile() == "quick" and family in QUICK_NO_XLA
+        return tuple(m for m in MODES[profile()][framework] if not (skip_xla and m == "xla"))
     allowed = {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")}[framework]
     return tuple(m for m in chosen.split(",") if m in allowed)
 
@@ -97,9 +112,20 @@ def all_cases() -> list[Case]:
                 for framework in registry.FRAMEWORKS:
                     impls = ["twin", *BUILTINS.get(entry.name, {}).get(framework, [])]
                     for impl in impls:
-                        for mode in modes(framework):
+                        for mode in modes(framework, entry.family):
                             for pass_ in passes:
                                 out.append(
                                     Case(entry.name, label, framework, impl, mode, pass_, device, config, inputs)
                                 )
+    if "tiny_gpt" in registry.names():
+        for label, config, batch, contexts in GENERATION[profile()]:
+            for context in contexts:
+                for device in devices():
+                    for framework in registry.FRAMEWORKS:
+                        for mode in modes(framework, "transformer"):
+                            for pass_ in GENERATION_PASSES:
+                                out.append(
+                                    Case("tiny_gpt", f"{label} ctx{context}", framework, "twin", mode, pass_, device,
+                                         {**config, "max_len": context}, {"batch": batch, "steps": context})
+                                )  # fmt: skip
     return out

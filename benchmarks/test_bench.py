@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from benchmarks.cases import all_cases
+from benchmarks.cases import GENERATION_PASSES, all_cases
 from benchmarks.conftest import THREADS
 from twinmem import registry
 from twinmem.frameworks import unavailable
@@ -45,16 +45,26 @@ def test_bench(benchmark, case):
     if case.model == "gemm":
         n = case.config["n"]
         step, flops, batch, tokens, family = steps.gemm_step(n, case.device), 2 * n**3, 1, n, "gemm"
+        seq_len = n
     else:
         entry = registry.get(case.model)
         config = entry.make_config(**case.config)
         inputs = entry.make_inputs(config, seed=1, **case.inputs)
-        step = steps.build(case, entry, config, entry.random_weights(config, seed=0), inputs)
+        weights = entry.random_weights(config, seed=0)
         batch = next(iter(inputs.values())).shape[0]
         seq_len = max(v.shape[1] for v in inputs.values() if v.ndim >= 2)
         tokens, family = batch * seq_len, entry.family
         # Analytic matmul FLOPs; a training step counts 3x the forward (forward + two backward GEMMs).
         flops = entry.flops(config, inputs) * (3 if case.pass_ == "train" else 1)
+        if case.pass_ in GENERATION_PASSES:
+            step = steps.generation_step(case, entry, config, weights, inputs)
+            family = "generation"
+            if case.pass_ != "prefill":  # one new token per sequence per step
+                tokens = batch
+            if case.pass_ == "decode_cached":  # projections and MLP of one token (attention over the cache not counted)
+                flops = entry.flops(config, {**inputs, "tokens": inputs["tokens"][:, -1:]})
+        else:
+            step = steps.build(case, entry, config, weights, inputs)
     try:
         steps.reset_peak_memory(case.device)
         t0 = time.perf_counter()
@@ -80,9 +90,14 @@ def test_bench(benchmark, case):
         device=case.device,
         threads=THREADS,
         batch=batch,
-        seq_len=tokens // batch,
+        seq_len=seq_len,
         tokens=tokens,
         flops=flops,
         compile_s=compile_s,
         peak_memory_bytes=steps.peak_memory(case.device),
     )
+    if family == "generation":  # keys and values of every layer, float32, at this context (analytic)
+        c = case.config
+        benchmark.extra_info["kv_cache_bytes"] = (
+            2 * c["num_layers"] * batch * c["num_heads"] * seq_len * c["head_dim"] * 4
+        )

@@ -91,3 +91,40 @@ def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
         sync(case.device)
 
     return step
+
+
+def generation_step(case, entry, config, weights, inputs: dict[str, np.ndarray]):
+    """prefill: forward over the whole context, writing the caches; decode_cached: one token over
+    caches holding context - 1 positions (the write index is reset before each step, so every step
+    runs at the same context); decode_uncached: the full forward over the context for one token."""
+    with tf.device("/GPU:0" if case.device == "gpu" else "/CPU:0"):
+        model = entry.build("tf", config, "float32", weights)
+        tokens = tf.constant(inputs["tokens"])
+        B, T = tokens.shape
+        caches = model.init_cache(B)
+
+    def prefill():
+        for c in caches:
+            c.length.assign(0)
+        return model(tokens, caches=caches)
+
+    def decode_cached():
+        for c in caches:
+            c.length.assign(T - 1)
+        return model(tokens[:, -1:], caches=caches)
+
+    def decode_uncached():
+        return model(tokens)
+
+    fn = {"prefill": prefill, "decode_cached": decode_cached, "decode_uncached": decode_uncached}[case.pass_]
+    if case.mode == "graph":
+        fn = tf.function(fn)
+    elif case.mode == "xla":
+        fn = tf.function(fn, jit_compile=True)
+    prefill()  # the caches hold the context before any decode step
+
+    def step():
+        fn()
+        sync(case.device)
+
+    return step

@@ -87,3 +87,40 @@ def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
         sync(case.device)
 
     return step
+
+
+def generation_step(case, entry, config, weights, inputs: dict[str, np.ndarray]):
+    """prefill: forward over the whole context, writing the caches; decode_cached: one token over
+    caches holding context - 1 positions (the write index is reset before each step, so every step
+    runs at the same context); decode_uncached: the full forward over the context for one token."""
+    dev = "cuda" if case.device == "gpu" else "cpu"
+    model = entry.build("torch", config, "float32", weights).to(dev)
+    tokens = torch.as_tensor(inputs["tokens"], device=dev)
+    B, T = tokens.shape
+    caches = model.init_cache(B)
+
+    def prefill():
+        for c in caches:
+            c.length.zero_()
+        return model(tokens, caches=caches)
+
+    def decode_cached():
+        for c in caches:
+            c.length.fill_(T - 1)
+        return model(tokens[:, -1:], caches=caches)
+
+    def decode_uncached():
+        return model(tokens)
+
+    fn = {"prefill": prefill, "decode_cached": decode_cached, "decode_uncached": decode_uncached}[case.pass_]
+    if case.mode == "compile":
+        fn = torch.compile(fn, dynamic=False)
+    with torch.inference_mode():
+        prefill()  # the caches hold the context before any decode step
+
+    def step():
+        with torch.inference_mode():
+            fn()
+        sync(case.device)
+
+    return step

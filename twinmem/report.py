@@ -2,10 +2,11 @@
 
 ``results.json`` schema — one row per case:
     model, shape, family, framework, impl ("twin" or a built-in), mode (eager | graph | xla |
-    compile), pass (forward | train), device (cpu | gpu), threads, batch, seq_len, tokens,
+    compile), pass (forward | train | prefill | decode_cached | decode_uncached), device (cpu | gpu), threads, batch, seq_len, tokens,
     median_s, iqr_s, rounds, seq_per_s, tokens_per_s, gflop_per_s,
     efficiency (gflop_per_s / the device's GEMM GFLOP/s measured in the same run, 0..1),
     peak_memory_bytes (GPU allocators' peak; null on CPU), compile_s (first call alone),
+    kv_cache_bytes (generation cases: keys and values of every layer at that context, analytic),
     versions {python, numpy, torch, tensorflow, keras}, settings {threads, tf32, cudnn_benchmark}.
 Rows of the "gemm" model are the machine's limit itself.
 """
@@ -49,6 +50,7 @@ def rows_from_benchmark(raw: dict) -> list[dict]:
                 "efficiency": None,
                 "peak_memory_bytes": x.get("peak_memory_bytes"),
                 "compile_s": x["compile_s"],
+                "kv_cache_bytes": x.get("kv_cache_bytes"),
                 "versions": versions,
                 "settings": settings,
             }
@@ -184,12 +186,56 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
             header = ["pass", "framework", "impl", "mode", "median ms", "IQR ms", "seq/s", "tokens/s", "GFLOP/s", "eff.",
                       "peak MiB", "first call ms", "× torch"]  # fmt: skip
             lines += _table(header, body)
+    lines += generation_section(rows)
     if skipped:
         lines += ["", "## Skipped cases", ""] + _table(["case", "reason"], [[s["case"], s["reason"]] for s in skipped])
     plots = sorted(p.name for p in Path(raw.get("_dir", ".")).glob("*.png"))
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _generation(rows: list[dict]) -> dict[tuple, dict[int, dict[str, dict]]]:
+    """(shape without context, device, framework, mode) -> context -> pass -> row."""
+    out: dict[tuple, dict[int, dict[str, dict]]] = defaultdict(lambda: defaultdict(dict))
+    for r in rows:
+        if r["family"] == "generation":
+            label = r["shape"].rsplit(" ctx", 1)[0]
+            out[(label, r["device"], r["framework"], r["mode"])][r["seq_len"]][r["pass"]] = r
+    return out
+
+
+def generation_section(rows: list[dict]) -> list[str]:
+    gen = _generation(rows)
+    if not gen:
+        return []
+    lines = [
+        "",
+        "## Generation with a key/value cache (tiny_gpt)",
+        "",
+        "Prefill: the forward over the whole context, writing the caches. Cached decode: one new token per "
+        "sequence over caches holding the context. Uncached decode: the full forward over the context for one new "
+        "token. KV cache: keys and values of every layer in float32 at that context (analytic); peak memory is "
+        "measured on GPU only.",
+        "",
+    ]
+    body = []
+    for (label, device, framework, mode), by_ctx in sorted(gen.items()):
+        for ctx, p in sorted(by_ctx.items()):
+            pre, cached, uncached = p.get("prefill"), p.get("decode_cached"), p.get("decode_uncached")
+            kv = next((r["kv_cache_bytes"] for r in p.values() if r.get("kv_cache_bytes")), None)
+            body.append(
+                [label, device, framework, mode, str(ctx),
+                 f"{pre['tokens_per_s']:.4g}" if pre else "–",
+                 _ms(cached["median_s"]) if cached else "–",
+                 _ms(uncached["median_s"]) if uncached else "–",
+                 f"{uncached['median_s'] / cached['median_s']:.1f}x" if cached and uncached else "–",
+                 f"{cached['tokens_per_s']:.4g}" if cached else "–",
+                 _mem(kv), _mem(cached.get("peak_memory_bytes") if cached else None)]
+            )  # fmt: skip
+    header = ["model", "device", "framework", "mode", "context", "prefill tokens/s", "cached ms/step",
+              "uncached ms/step", "cache speed-up", "cached tokens/s", "KV cache MiB", "peak MiB"]  # fmt: skip
+    return lines + _table(header, body)
 
 
 def plot(rows: list[dict], directory: Path) -> list[Path]:
@@ -200,10 +246,10 @@ def plot(rows: list[dict], directory: Path) -> list[Path]:
 
     out = []
     # Throughput against sequence length, one line per framework x impl x mode, one panel per model.
-    models = sorted({r["model"] for r in rows if r["model"] != "gemm"})
+    models = sorted({r["model"] for r in rows if r["family"] not in ("gemm", "generation")})
     for device in sorted({r["device"] for r in rows}):
         for pass_ in ("forward", "train"):
-            sel = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["model"] != "gemm"
+            sel = [r for r in rows if r["device"] == device and r["pass"] == pass_ and r["family"] not in ("gemm", "generation")
                    and not r["shape"].endswith("latency B1")]  # fmt: skip
             if not sel:
                 continue
@@ -233,6 +279,29 @@ def plot(rows: list[dict], directory: Path) -> list[Path]:
             fig.savefig(path, dpi=90)
             plt.close(fig)
             out.append(path)
+    # Decode time per token against context length, cached vs uncached.
+    gen = _generation(rows)
+    for device in sorted({k[1] for k in gen}):
+        fig, ax = plt.subplots(figsize=(8, 5))
+        for (_label, dev, framework, mode), by_ctx in sorted(gen.items()):
+            if dev != device:
+                continue
+            for pass_, style in (("decode_cached", "-"), ("decode_uncached", ":")):
+                pts = sorted((ctx, p[pass_]["median_s"] * 1e3) for ctx, p in by_ctx.items() if pass_ in p)
+                if pts:
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
+                            label=f"{framework} {mode} {pass_.removeprefix('decode_')}")  # fmt: skip
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("context length (tokens)")
+        ax.set_ylabel("ms per decode step (one token per sequence)")
+        ax.set_title(f"tiny_gpt decode time per token — {device}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        path = directory / f"decode_vs_context_{device}.png"
+        fig.savefig(path, dpi=90)
+        plt.close(fig)
+        out.append(path)
     # TF/torch ratio bars.
     ratios = ratio_rows(rows)
     if ratios:
