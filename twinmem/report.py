@@ -283,13 +283,13 @@ def plot(rows: list[dict], directory: Path) -> list[Path]:
     gen = _generation(rows)
     for device in sorted({k[1] for k in gen}):
         fig, ax = plt.subplots(figsize=(8, 5))
-        for (_label, dev, framework, mode), by_ctx in sorted(gen.items()):
+        for i, ((_label, dev, framework, mode), by_ctx) in enumerate(sorted(gen.items())):
             if dev != device:
                 continue
             for pass_, style in (("decode_cached", "-"), ("decode_uncached", ":")):
                 pts = sorted((ctx, p[pass_]["median_s"] * 1e3) for ctx, p in by_ctx.items() if pass_ in p)
-                if pts:
-                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o",
+                if pts:  # one colour per framework x mode; solid = cached, dotted = uncached
+                    ax.plot([p[0] for p in pts], [p[1] for p in pts], style, marker="o", color=f"C{i % 10}",
                             label=f"{framework} {mode} {pass_.removeprefix('decode_')}")  # fmt: skip
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
