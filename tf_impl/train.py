@@ -1,4 +1,4 @@
-"""Training a twin, TensorFlow side. Twin of ``torch_impl/train.py``: the same functions, optimizer and loss.
+"""Training a twin, TensorFlow side. Twin of ``torch_impl/train.py``: the same functions, optimizer, losses and clipping.
 
 The driver (``twinmem/train.py``) feeds both twins the same canonical initial weights and the same
 batches in the same order; these functions are the framework-specific part of one step.
@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops
 
 
 def answer_logits(logits, answer_position):
@@ -24,24 +25,87 @@ def answer_cross_entropy(logits, batch: Mapping) -> tf.Tensor:
     return tf.reduce_mean(tf.reduce_logsumexp(scores, axis=-1) - tf.gather(scores, batch["answer"], batch_dims=1))
 
 
-LOSSES = {"answer_cross_entropy": answer_cross_entropy}
+def answers_cross_entropy(logits, batch: Mapping) -> tf.Tensor:
+    """Mean cross-entropy of the answer word, from logits (B, V) (MemN2N on bAbI)."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(batch["answers"], logits))
+
+
+def masked_bit_cross_entropy(y, batch: Mapping) -> tf.Tensor:
+    """Sigmoid cross-entropy per bit of y (B, T, O), averaged over the bits of the steps where ``mask`` is True."""
+    mask = tf.cast(batch["mask"], y.dtype)[..., None]  # (B, T, 1)
+    bits = tf.nn.sigmoid_cross_entropy_with_logits(labels=batch["targets"], logits=y)  # (B, T, O)
+    return tf.reduce_sum(bits * mask) / (tf.reduce_sum(mask) * y.shape[-1])
+
+
+LOSSES = {
+    "answer_cross_entropy": answer_cross_entropy,
+    "answers_cross_entropy": answers_cross_entropy,
+    "masked_bit_cross_entropy": masked_bit_cross_entropy,
+}
+
+
+class Adam(keras.optimizers.Adam):
+    r"""Keras' Adam with torch's update, so that both twins take the same step.
+
+    .. math::
+        m_t = \beta_1 m_{t-1} + (1 - \beta_1) g_t, \quad v_t = \beta_2 v_{t-1} + (1 - \beta_2) g_t^2, \quad
+        \theta_t = \theta_{t-1} - \frac{lr}{1 - \beta_1^t} \frac{m_t}{\sqrt{v_t} / \sqrt{1 - \beta_2^t} + \epsilon}
+
+    Keras adds epsilon to sqrt(v_t) before the bias correction ("epsilon hat"): an update that
+    differs by eps (1 / sqrt(1 - beta_2^t) - 1) / sqrt(v_hat) relative, 30 eps / sqrt(v_hat) at step 1.
+    Negligible for tiny_gpt, whose gradient components are ~1e-3; the NTM's are ~1e-6, and that
+    difference alone made the twins' copy-task losses differ by 4e-5 at step 10, in float64 as in
+    float32 (with this update: 4e-8 in float64, 1e-7 in float32; docs/training.md).
+    """
+
+    def update_step(self, gradient, variable, learning_rate):
+        lr = ops.cast(learning_rate, variable.dtype)
+        gradient = ops.cast(gradient, variable.dtype)
+        step = ops.cast(self.iterations + 1, variable.dtype)
+        bias_correction1 = 1 - ops.power(ops.cast(self.beta_1, variable.dtype), step)
+        bias_correction2 = 1 - ops.power(ops.cast(self.beta_2, variable.dtype), step)
+        m = self._momentums[self._get_variable_index(variable)]
+        v = self._velocities[self._get_variable_index(variable)]
+        self.assign_add(m, (gradient - m) * (1 - self.beta_1))  # torch's lerp_
+        self.assign(v, v * self.beta_2 + gradient * gradient * (1 - self.beta_2))  # torch's mul_, addcmul_
+        denom = ops.sqrt(v) / ops.sqrt(bias_correction2) + self.epsilon
+        self.assign_sub(variable, (lr / bias_correction1) * m / denom)
 
 
 def make_optimizer(model, learning_rate: float):
-    # The hyper-parameters both twins use. torch adds eps to sqrt(v_hat), Keras to sqrt(v) before the
-    # bias correction: the updates differ by eps (1 - sqrt(1 - beta_2^t)) / sqrt(v), < 1e-5 relative
-    # at gradient scales above 1e-3, i.e. float32 noise (test_train.py bounds the drift).
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    # The hyper-parameters both twins use; the update is torch's (see Adam above).
+    return Adam(learning_rate=learning_rate, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+
+
+def set_learning_rate(optimizer, learning_rate: float) -> None:
+    """Change the rate of the next steps (a tf.Variable: the traced step reads it, no retrace)."""
+    optimizer.learning_rate.assign(learning_rate)
+
+
+def clip_by_global_norm(gradients: list, max_norm: float) -> tuple[list, tf.Tensor]:
+    """torch's ``clip_grad_norm_``, written out: every gradient times min(1, max_norm / (norm + 1e-6)).
+
+    norm is the 2-norm of the per-variable 2-norms, over the canonical variables in canonical order
+    (the order torch's twin passes its parameters in). Returns the clipped gradients and norm.
+    """
+    # Not tf.clip_by_global_norm: it scales by max_norm / max(norm, max_norm), without torch's 1e-6.
+    norm = tf.norm(tf.stack([tf.norm(g) for g in gradients]))
+    scale = tf.minimum(max_norm / (norm + 1e-6), 1.0)
+    return [g * scale for g in gradients], norm
 
 
 def to_tensors(batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
     return {n: tf.constant(x) for n, x in batch.items()}
 
 
-def make_train_step(model, optimizer, loss: str, inputs: tuple[str, ...]) -> Callable[[Mapping], float]:
-    """One optimisation step on a batch of NumPy arrays; returns the loss before the update.
+def make_train_step(
+    model, optimizer, loss: str, inputs: tuple[str, ...], clip_norm: float | None = None
+) -> Callable[[Mapping], tuple[float, float]]:
+    """One optimisation step on a batch of NumPy arrays; returns the loss before the update and the
+    global norm of the gradients before clipping.
 
-    ``inputs``: the names of the batch arrays the model takes, in order.
+    ``inputs``: the names of the batch arrays the model takes, in order. ``clip_norm``: clip the
+    gradients to this global norm (``clip_by_global_norm``) before the step; None = no clipping.
     """
     loss_fn = LOSSES[loss]
     variables = list(model.canonical_variables().values())
@@ -52,11 +116,17 @@ def make_train_step(model, optimizer, loss: str, inputs: tuple[str, ...]) -> Cal
     def step(x):
         with tf.GradientTape() as tape:
             value = loss_fn(model(*(x[n] for n in inputs))[0], x)
-        optimizer.apply_gradients(zip(tape.gradient(value, variables), variables, strict=True))
-        return value
+        gradients = tape.gradient(value, variables)
+        if clip_norm is not None:
+            gradients, norm = clip_by_global_norm(gradients, clip_norm)
+        else:
+            norm = tf.norm(tf.stack([tf.norm(g) for g in gradients]))
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return value, norm
 
-    def train_step(batch: Mapping[str, np.ndarray]) -> float:
-        return float(step(to_tensors(batch)))
+    def train_step(batch: Mapping[str, np.ndarray]) -> tuple[float, float]:
+        value, norm = step(to_tensors(batch))
+        return float(value), float(norm)
 
     return train_step
 
@@ -66,3 +136,22 @@ def answer_accuracy(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, .
     x = to_tensors(batch)
     scores = answer_logits(model(*(x[n] for n in inputs))[0], x["answer_position"])
     return float(tf.reduce_mean(tf.cast(tf.argmax(scores, axis=-1) == x["answer"], tf.float64)))
+
+
+def answers_accuracy(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, ...]) -> float:
+    """Fraction of rows whose top logit (B, V) is the answer word."""
+    x = to_tensors(batch)
+    logits = model(*(x[n] for n in inputs))[0]
+    return float(tf.reduce_mean(tf.cast(tf.argmax(logits, axis=-1) == x["answers"], tf.float64)))
+
+
+def bit_errors(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, ...]) -> float:
+    """Wrong bits per sequence: y > 0 (sigmoid(y) > 1/2) against the targets where the copy is due, summed
+    over a row, averaged over rows."""
+    x = to_tensors(batch)
+    y = model(*(x[n] for n in inputs))[0]  # (B, T, O)
+    wrong = tf.logical_and((y > 0.0) != (x["targets"] > 0.5), x["mask"][..., None])  # (B, T, O)
+    return float(tf.reduce_mean(tf.reduce_sum(tf.cast(wrong, tf.float64), axis=[1, 2])))
+
+
+MEASURES = {"answer_accuracy": answer_accuracy, "answers_accuracy": answers_accuracy, "bit_errors": bit_errors}

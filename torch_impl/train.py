@@ -1,4 +1,4 @@
-"""Training a twin, PyTorch side. Twin of ``tf_impl/train.py``: the same functions, optimizer and loss.
+"""Training a twin, PyTorch side. Twin of ``tf_impl/train.py``: the same functions, optimizer, losses and clipping.
 
 The driver (``twinmem/train.py``) feeds both twins the same canonical initial weights and the same
 batches in the same order; these functions are the framework-specific part of one step.
@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 
 def answer_logits(logits, answer_position):
@@ -23,37 +24,77 @@ def answer_cross_entropy(logits, batch: Mapping) -> torch.Tensor:
     return torch.mean(torch.logsumexp(scores, dim=-1) - scores[torch.arange(scores.shape[0]), batch["answer"]])
 
 
-LOSSES = {"answer_cross_entropy": answer_cross_entropy}
+def answers_cross_entropy(logits, batch: Mapping) -> torch.Tensor:
+    """Mean cross-entropy of the answer word, from logits (B, V) (MemN2N on bAbI)."""
+    return F.cross_entropy(logits, batch["answers"])
+
+
+def masked_bit_cross_entropy(y, batch: Mapping) -> torch.Tensor:
+    """Sigmoid cross-entropy per bit of y (B, T, O), averaged over the bits of the steps where ``mask`` is True."""
+    mask = batch["mask"].to(y.dtype)[..., None]  # (B, T, 1)
+    bits = F.binary_cross_entropy_with_logits(y, batch["targets"], reduction="none")  # (B, T, O)
+    return torch.sum(bits * mask) / (torch.sum(mask) * y.shape[-1])
+
+
+LOSSES = {
+    "answer_cross_entropy": answer_cross_entropy,
+    "answers_cross_entropy": answers_cross_entropy,
+    "masked_bit_cross_entropy": masked_bit_cross_entropy,
+}
 
 
 def make_optimizer(model, learning_rate: float):
-    # The hyper-parameters both twins use. torch adds eps to sqrt(v_hat), Keras to sqrt(v) before the
-    # bias correction: the updates differ by eps (1 - sqrt(1 - beta_2^t)) / sqrt(v), < 1e-5 relative
-    # at gradient scales above 1e-3, i.e. float32 noise (test_train.py bounds the drift).
+    # The hyper-parameters both twins use. TF's twin subclasses Keras' Adam to take this update:
+    # Keras adds eps before the bias correction, torch after (see tf_impl/train.py's Adam).
     return torch.optim.Adam(model.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-8)
+
+
+def set_learning_rate(optimizer, learning_rate: float) -> None:
+    """Change the rate of the next steps."""
+    for group in optimizer.param_groups:
+        group["lr"] = learning_rate
+
+
+def clip_by_global_norm(parameters: list, max_norm: float) -> torch.Tensor:
+    """torch's ``clip_grad_norm_``: every gradient times min(1, max_norm / (norm + 1e-6)), in place.
+
+    norm is the 2-norm of the per-variable 2-norms, over the canonical variables in canonical order
+    (the order TF's twin passes its variables in). Returns the norm.
+    """
+    # In place on .grad, where TF's twin returns new gradients: each framework's own way to hold them.
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm)
 
 
 def to_tensors(batch: Mapping[str, np.ndarray]) -> dict[str, torch.Tensor]:
     return {n: torch.as_tensor(x) for n, x in batch.items()}
 
 
-def make_train_step(model, optimizer, loss: str, inputs: tuple[str, ...]) -> Callable[[Mapping], float]:
-    """One optimisation step on a batch of NumPy arrays; returns the loss before the update.
+def make_train_step(
+    model, optimizer, loss: str, inputs: tuple[str, ...], clip_norm: float | None = None
+) -> Callable[[Mapping], tuple[float, float]]:
+    """One optimisation step on a batch of NumPy arrays; returns the loss before the update and the
+    global norm of the gradients before clipping.
 
-    ``inputs``: the names of the batch arrays the model takes, in order.
+    ``inputs``: the names of the batch arrays the model takes, in order. ``clip_norm``: clip the
+    gradients to this global norm (``clip_by_global_norm``) before the step; None = no clipping.
     """
     loss_fn = LOSSES[loss]
+    variables = list(model.canonical_variables().values())
 
     # Eager: torch.compile costs more on a 2-core CPU than it saves on a model this small (TF's
     # twin needs its tf.function: TF's eager overhead is several times torch's).
 
-    def train_step(batch: Mapping[str, np.ndarray]) -> float:
+    def train_step(batch: Mapping[str, np.ndarray]) -> tuple[float, float]:
         x = to_tensors(batch)
         optimizer.zero_grad()
         value = loss_fn(model(*(x[n] for n in inputs))[0], x)
         value.backward()
+        if clip_norm is not None:
+            norm = clip_by_global_norm(variables, clip_norm)
+        else:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(v.grad) for v in variables]))
         optimizer.step()
-        return float(value.detach())
+        return float(value.detach()), float(norm)
 
     return train_step
 
@@ -64,3 +105,24 @@ def answer_accuracy(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, .
     x = to_tensors(batch)
     scores = answer_logits(model(*(x[n] for n in inputs))[0], x["answer_position"])
     return float(torch.mean((torch.argmax(scores, dim=-1) == x["answer"]).to(torch.float64)))
+
+
+@torch.no_grad()
+def answers_accuracy(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, ...]) -> float:
+    """Fraction of rows whose top logit (B, V) is the answer word."""
+    x = to_tensors(batch)
+    logits = model(*(x[n] for n in inputs))[0]
+    return float(torch.mean((torch.argmax(logits, dim=-1) == x["answers"]).to(torch.float64)))
+
+
+@torch.no_grad()
+def bit_errors(model, batch: Mapping[str, np.ndarray], inputs: tuple[str, ...]) -> float:
+    """Wrong bits per sequence: y > 0 (sigmoid(y) > 1/2) against the targets where the copy is due, summed
+    over a row, averaged over rows."""
+    x = to_tensors(batch)
+    y = model(*(x[n] for n in inputs))[0]  # (B, T, O)
+    wrong = torch.logical_and((y > 0.0) != (x["targets"] > 0.5), x["mask"][..., None])  # (B, T, O)
+    return float(torch.mean(torch.sum(wrong.to(torch.float64), dim=(1, 2))))
+
+
+MEASURES = {"answer_accuracy": answer_accuracy, "answers_accuracy": answers_accuracy, "bit_errors": bit_errors}
