@@ -3,11 +3,16 @@
 Every option combination of the recurrent layers both ways, attention, Linear / Dense and
 Embedding: the converted layer agrees with the original on random inputs, its final states
 included; what the other side cannot express is refused with a ValueError naming the option;
-and ``twinmem convert`` round-trips the weight files.
+and ``twinmem convert`` round-trips the weight files. The canonical weights of the registry's
+``rnn`` / ``lstm`` / ``gru`` / ``multi_head_attention`` load into the built-ins, which then compute
+what the registry twin computes, and come back from them exactly (``twinmem convert --to canonical``
+/ ``--from canonical`` too).
 """
 
 import argparse
+import dataclasses
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -471,3 +476,289 @@ def test_convert_reads_only_safetensors(tmp_path):
     ]
     assert convert.main(argv) == 2
     assert not (tmp_path / "o").exists()
+
+
+# --- canonical weights of registry models <-> built-in layers -------------------------------
+
+RECURRENT_MODELS = {
+    "rnn_tanh": ("rnn", "tanh"),
+    "rnn_relu": ("rnn", "relu"),
+    "lstm": ("lstm", None),
+    "gru": ("gru", None),
+}
+_RECURRENT_GRID = list(itertools.product(RECURRENT_MODELS, (1, 2), (False, True)))
+
+
+def _registry_recurrent(case: str, num_layers: int, bidirectional: bool):
+    from twinmem import registry
+
+    model, activation = RECURRENT_MODELS[case]
+    entry = registry.get(model)
+    overrides = {"input_size": H_IN, "hidden_size": H, "num_layers": num_layers, "bidirectional": bidirectional}
+    if activation:
+        overrides["activation"] = activation
+    config = entry.make_config(**overrides)
+    return model, entry, config, entry.random_weights(config, seed=num_layers)
+
+
+@pytest.mark.parametrize("case, num_layers, bidirectional", _RECURRENT_GRID)
+def test_canonical_to_builtins_computes_the_registry_twin(case, num_layers, bidirectional):
+    need("tf")
+    need("torch")
+    import torch
+
+    from twinmem import interop
+
+    model, entry, config, weights = _registry_recurrent(case, num_layers, bidirectional)
+    x = np.random.default_rng(0).standard_normal((N, L, H_IN)).astype(np.float32)
+    expected = entry.build("torch", config, weights=weights)(x=torch.as_tensor(x))  # (output, h_n[, c_n])
+    module = interop.canonical_to_torch(model, config, weights)
+    out, states = module(torch.as_tensor(x))
+    for got, want in zip((out, *_states(states)), expected, strict=True):
+        _close(_np(got), _np(want))
+    layer = interop.canonical_to_keras(model, config, weights)
+    _close(layer(x), _np(expected[0]))  # the whole output sequence, batch-major
+    k_out, k_states = interop.keras_call_like_torch(layer, x)
+    for got, want in zip((k_out, *_states(k_states)), expected, strict=True):
+        _close(got, _np(want))
+    # Back to canonical from both: permutations and transposes, and b + 0 for the torch bias pair.
+    for name, back_config, back in (interop.torch_to_canonical(module), interop.keras_to_canonical(layer)):
+        assert name == model and back_config == config
+        assert sorted(back) == sorted(weights)
+        for n, w in weights.items():
+            np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
+
+
+@pytest.mark.parametrize("case, num_layers, bidirectional", _RECURRENT_GRID)
+def test_torch_to_canonical_and_back(case, num_layers, bidirectional):
+    need("torch")
+    import torch
+
+    from twinmem import interop, registry
+
+    model, activation = RECURRENT_MODELS[case]
+    torch.manual_seed(0)
+    options = {"nonlinearity": activation} if activation else {}
+    module = getattr(torch.nn, {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}[model])(
+        H_IN, H, num_layers=num_layers, bidirectional=bidirectional, **options
+    )
+    with torch.no_grad():  # biases of order one, so a dropped or misplaced bias shows
+        for n, p in module.named_parameters():
+            if n.startswith("bias"):
+                p.normal_(0.0, 0.5)
+    name, config, weights = interop.torch_to_canonical(module)
+    assert name == model and config.num_layers == num_layers and config.bidirectional == bidirectional
+    x = torch.randn(N, L, H_IN)
+    out, states = module(x.transpose(0, 1))  # batch_first=False: the canonical side is batch-major
+    twin = registry.get(name).build("torch", config, weights=weights)
+    for got, want in zip(twin(x=x), (out.transpose(0, 1), *_states(states)), strict=True):
+        _close(_np(got), _np(want))
+    back = interop.canonical_to_torch(name, config, weights)
+    assert back.batch_first and not back.training
+    state, back_state = module.state_dict(), back.state_dict()
+    assert sorted(back_state) == sorted(state)
+    for n, t in state.items():
+        if model != "gru" and n.startswith("bias"):  # one canonical bias: b_ih + b_hh (a float sum), b_hh = 0
+            ih = n.replace("bias_hh", "bias_ih")
+            if n.startswith("bias_hh"):
+                assert not back_state[n].any()
+                _close(_np(back_state[ih]), _np(state[ih] + t))
+        else:  # transposes and the GRU's gate permutation: bit-exact
+            np.testing.assert_array_equal(_np(back_state[n]), _np(t), err_msg=n)
+
+
+def test_no_bias_becomes_zero_canonical_biases():
+    need("tf")
+    need("torch")
+    import torch
+
+    from twinmem import interop
+
+    for module in (torch.nn.GRU(H_IN, H, bias=False), torch.nn.LSTM(H_IN, H, bias=False)):
+        _, _, weights = interop.torch_to_canonical(module)
+        assert not weights["cells.0.b"].any()
+        _, _, from_keras = interop.keras_to_canonical(interop.torch_to_keras(module))
+        for n, w in weights.items():
+            np.testing.assert_array_equal(from_keras[n], w, err_msg=n)
+    mha = torch.nn.MultiheadAttention(8, 2, bias=False)
+    _, config, weights = interop.torch_to_canonical(mha)
+    assert config.head_dim == 4 and not any(weights[n].any() for n in ("b_q", "b_k", "b_v", "b_o"))
+
+
+def test_multihead_attention_canonical_both_ways():
+    need("tf")
+    need("torch")
+    import torch
+
+    from twinmem import interop, registry
+
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config(d_model=8, num_heads=2, head_dim=4)
+    weights = entry.random_weights(config)
+    mha = interop.canonical_to_torch("multi_head_attention", config, weights)
+    name, back_config, back = interop.torch_to_canonical(mha)
+    assert name == "multi_head_attention" and back_config == config
+    for n, w in weights.items():
+        np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
+    # Keras allows num_heads * head_dim != d_model, as the canonical layout does.
+    config = entry.make_config(d_model=6, num_heads=2, head_dim=5)
+    weights = entry.random_weights(config)
+    layer = interop.canonical_to_keras("multi_head_attention", config, weights)
+    _, back_config, back = interop.keras_to_canonical(layer)
+    assert back_config == config
+    for n, w in weights.items():
+        np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
+    x = np.random.default_rng(0).standard_normal((N, L, 6)).astype(np.float32)
+    twin_out, _ = entry.build("torch", config, weights=weights)(*(torch.as_tensor(x),) * 3)
+    _close(layer(x, x, x), _np(twin_out))
+
+
+def _canonical_refusals():
+    import keras
+    import torch
+
+    def keras_gru():
+        layer = keras.layers.GRU(H, reset_after=False)
+        layer.build((None, None, H_IN))
+        return layer
+
+    def keras_mha():
+        layer = keras.layers.MultiHeadAttention(2, 3, value_dim=4)
+        layer.build((None, None, 6), (None, None, 6))
+        return layer
+
+    return {
+        "proj_size": lambda: torch.nn.LSTM(H_IN, H, proj_size=2),
+        "kdim": lambda: torch.nn.MultiheadAttention(8, 2, kdim=3),
+        "add_bias_kv": lambda: torch.nn.MultiheadAttention(8, 2, add_bias_kv=True),
+        "reset_after": keras_gru,
+        "key_dim != value_dim": keras_mha,
+    }
+
+
+@pytest.mark.parametrize("option", ["proj_size", "kdim", "add_bias_kv", "reset_after", "key_dim != value_dim"])
+def test_to_canonical_refuses_what_the_canonical_layout_cannot_express(option):
+    need("tf")
+    need("torch")
+    import torch
+
+    from twinmem import interop
+
+    layer = _canonical_refusals()[option]()
+    convert = interop.torch_to_canonical if isinstance(layer, torch.nn.Module) else interop.keras_to_canonical
+    with pytest.raises(ValueError, match=option):
+        convert(layer)
+
+
+def test_canonical_to_builtin_checks_its_arguments():
+    need("torch")
+    from twinmem import interop, registry
+
+    entry = registry.get("lstm")
+    config = entry.make_config()
+    weights = entry.random_weights(config)
+    with pytest.raises(ValueError, match="missing 'cells.0.b'"):
+        interop.canonical_to_torch("lstm", config, {n: w for n, w in weights.items() if n != "cells.0.b"})
+    with pytest.raises(TypeError, match="Expected a GRUConfig"):
+        interop.canonical_to_torch("gru", config, weights)
+    with pytest.raises(ValueError, match="rnn, lstm, gru, multi_head_attention"):
+        interop.canonical_to_torch("rnn_classifier", config, weights)
+    with pytest.raises(ValueError, match="'torch' or 'tf'"):
+        interop.recurrent_builtin("lstm", config, weights, "jax")
+
+
+_CANONICAL_CLI_CASES = {
+    "lstm": (
+        lambda nn: nn.LSTM(8, 16, num_layers=2, bidirectional=True),
+        "--layer lstm --input-size 8 --hidden-size 16 --num-layers 2 --bidirectional",
+    ),
+    "gru": (lambda nn: nn.GRU(5, 4, bias=False), "--layer gru --input-size 5 --hidden-size 4 --no-bias"),
+    "mha": (lambda nn: nn.MultiheadAttention(8, 2), "--layer mha --embed-dim 8 --num-heads 2 --causal"),
+}
+
+
+@pytest.mark.parametrize("case", list(_CANONICAL_CLI_CASES))
+def test_convert_command_to_and_from_canonical(case, tmp_path):
+    need("tf")
+    need("torch")
+    import torch
+
+    from twinmem import cli, interop, registry
+    from twinmem.weights import load_weights
+
+    torch.manual_seed(0)
+    make, options = _CANONICAL_CLI_CASES[case]
+    module = make(torch.nn)
+    state = _save_state_dict(module, tmp_path / "torch.safetensors")
+    files = {n: str(tmp_path / f"{n}.safetensors") for n in ("torch", "canonical", "keras", "again", "back")}
+    argv = options.split()
+    assert cli.main(["convert", "--from", "torch", "--to", "canonical", *argv, files["torch"], files["canonical"]]) == 0
+    weights, metadata = load_weights(files["canonical"])
+    model, config, expected = interop.torch_to_canonical(module)
+    if "--causal" in argv:
+        config = dataclasses.replace(config, causal=True)
+    entry = registry.get(model)
+    assert metadata["twinmem.model"] == model
+    assert entry.config(**json.loads(metadata["twinmem.config"])) == config
+    for n, w in expected.items():
+        np.testing.assert_array_equal(weights[n], w, err_msg=n)
+    if model != "multi_head_attention":  # the file loads into the TF twin and computes the module
+        twin = entry.build("tf", config)
+        twin.load_canonical(files["canonical"])
+        x = np.random.default_rng(0).standard_normal((N, L, config.input_size)).astype(np.float32)
+        out, _ = module(torch.as_tensor(x).transpose(0, 1))
+        _close(twin(x=x)[0], _np(out.transpose(0, 1)))
+    # canonical -> Keras (the paths --from torch --to keras writes) -> canonical: bit-exact
+    assert cli.main(["convert", "--from", "canonical", "--to", "keras", files["canonical"], files["keras"]]) == 0
+    with_bias = [a for a in argv if a != "--no-bias"]  # from canonical the layer has (zero) biases
+    assert (
+        cli.main(["convert", "--from", "keras", "--to", "canonical", *with_bias, files["keras"], files["again"]]) == 0
+    )
+    again, again_metadata = load_weights(files["again"])
+    assert again_metadata == metadata
+    for n, w in weights.items():
+        np.testing.assert_array_equal(again[n], w, err_msg=n)
+    # canonical -> torch: the state_dict back (an LSTM's bias pair summed into bias_ih, none here for the GRU)
+    assert cli.main(["convert", "--from", "canonical", "--to", "torch", files["canonical"], files["back"]]) == 0
+    back, _ = load_weights(files["back"])
+    if case == "gru":  # no biases in torch, zero biases in the canonical layout: torch gets them back
+        assert not any(back[n].any() for n in back if n.startswith("bias"))
+        back = {n: t for n, t in back.items() if not n.startswith("bias")}
+    assert sorted(back) == sorted(state)
+    for n, t in state.items():
+        if case == "lstm" and n.startswith("bias_hh"):
+            ih = n.replace("bias_hh", "bias_ih")
+            np.testing.assert_array_equal(back[ih], weights[f"cells.{_cell_of(n)}.b"])
+            _close(back[ih], state[ih] + t)
+            assert not back[n].any()
+        elif not (case == "lstm" and n.startswith("bias_ih")):
+            np.testing.assert_array_equal(back[n], t, err_msg=n)
+
+
+def _cell_of(torch_name: str, num_directions: int = 2) -> int:
+    """bias_hh_l1_reverse -> canonical cell 3 (k = layer * num_directions + direction)."""
+    layer = int(torch_name.split("_l")[1].split("_")[0])
+    return layer * num_directions + torch_name.endswith("_reverse")
+
+
+def test_convert_canonical_needs_a_model_and_checks_it(tmp_path):
+    need("tf")
+    need("torch")
+    from safetensors.numpy import save_file
+
+    from twinmem import cli, registry
+    from twinmem.weights import save_weights
+
+    entry = registry.get("gru")
+    config = entry.make_config(input_size=5, hidden_size=4)
+    weights = {n: w.astype(np.float32) for n, w in entry.random_weights(config).items()}
+    bare, tagged, out = (str(tmp_path / n) for n in ("bare", "tagged", "out"))
+    save_file(weights, bare)
+    save_weights(tagged, weights, "gru", config)
+    convert = ["convert", "--from", "canonical", "--to", "torch"]
+    assert cli.main([*convert, bare, out]) == 2  # no metadata and no --model
+    assert cli.main([*convert, "--model", "gru", "--input-size", "5", "--hidden-size", "4", bare, out]) == 0
+    assert cli.main([*convert, "--model", "lstm", tagged, out]) == 2  # the file says gru
+    assert cli.main([*convert, "--layer", "lstm", tagged, out]) == 2
+    assert cli.main(["convert", "--from", "canonical", tagged, out]) == 2  # --to is required
+    assert cli.main([*convert, tagged, out]) == 0

@@ -11,6 +11,24 @@ kind). The layer is described on the command line, built in both frameworks, loa
 converted by ``twinmem.interop``, so the file conversion is the layer conversion, with the same
 refusals. Files are read and written with safetensors only (never pickle); the dtype is the input
 file's (float32 or float64).
+
+The canonical layout of a registry model (``rnn``, ``lstm``, ``gru``, ``multi_head_attention``) is
+a third layout, on either side:
+
+    twinmem convert --from torch --to canonical --layer lstm --input-size 8 --hidden-size 16 \\
+        --num-layers 2 --bidirectional IN.safetensors OUT.safetensors
+    twinmem convert --from canonical --to keras OUT.safetensors KERAS.safetensors
+
+A canonical file carries its model name and config in its metadata (``twinmem.model``,
+``twinmem.config``, as ``twinmem.weights.save_weights`` writes them), so that
+``registry.get(model).build(framework, config).load_canonical(path)`` loads it and ``--from
+canonical`` needs no options; a file without them takes ``--model`` and the layer options
+(``--embed-dim`` / ``--num-heads`` give d_model / num_heads, head_dim = d_model / num_heads). The
+conversions are ``twinmem.interop``'s ``torch_to_canonical``, ``keras_to_canonical`` and
+``canonical_to_torch``: exact, except that the one canonical bias of ``rnn`` / ``lstm`` is torch's
+``bias_ih + bias_hh`` (a float sum), and what the canonical layout cannot express (``--kdim``,
+``--vdim``) is refused. A layer without biases (``--no-bias``) becomes zero biases; going back from
+canonical, the layer always has biases.
 """
 
 from __future__ import annotations
@@ -23,6 +41,9 @@ from collections.abc import Mapping
 import numpy as np
 
 LAYERS = ("rnn", "lstm", "gru", "mha", "linear", "embedding")
+LAYOUTS = ("torch", "keras", "canonical")
+# The registry models a built-in layer holds, and the layer kind of each.
+MODELS = {"rnn": "rnn", "lstm": "lstm", "gru": "gru", "multi_head_attention": "mha"}
 # Which options describe each layer kind; every one is required except those with a default.
 _NEEDS = {
     "rnn": ("input_size", "hidden_size"),
@@ -42,9 +63,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--from", dest="source", choices=["torch", "keras"], required=True, help="layout of INPUT")
-    p.add_argument("--to", dest="target", choices=["torch", "keras"], help="layout of OUTPUT (default: the other)")
-    p.add_argument("--layer", choices=LAYERS, required=True, help="the built-in layer the weights belong to")
+    p.add_argument("--from", dest="source", choices=LAYOUTS, required=True, help="layout of INPUT")
+    p.add_argument(
+        "--to", dest="target", choices=LAYOUTS, help="layout of OUTPUT (default: torch <-> keras, the other)"
+    )
+    p.add_argument(
+        "--layer", choices=LAYERS, help="the built-in layer the weights belong to (--from canonical: from the model)"
+    )
+    p.add_argument(
+        "--model",
+        choices=list(MODELS),
+        help="the registry model of the canonical side (default: the file's metadata, or the --layer kind)",
+    )
+    p.add_argument("--causal", action="store_true", help="--to canonical, mha: the config's causal flag")
     p.add_argument("--name", help="Keras layer name, which prefixes the variable paths (default: the --layer kind)")
     g = p.add_argument_group("rnn / lstm / gru (nn.RNN, nn.LSTM, nn.GRU <-> SimpleRNN, LSTM, GRU)")
     g.add_argument("--input-size", type=int, help="H_in, the features of each input step")
@@ -144,31 +175,168 @@ def _dtype_of(tensors: Mapping[str, np.ndarray]) -> str:
     return dtypes.pop()
 
 
-def convert_tensors(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Weights of the layer ``args`` describes, from the ``args.source`` layout to ``args.target``'s."""
-    import torch
-
-    from twinmem import interop
-
+def _target(args: argparse.Namespace) -> str:
+    if args.target is None and args.source == "canonical":
+        raise ValueError("--from canonical needs --to torch or --to keras")
     target = args.target or ("keras" if args.source == "torch" else "torch")
     if target == args.source:
         raise ValueError(f"--from and --to are the same layout. Received: {args.source}")
-    name = args.name or args.layer
-    module = build_torch(args, _dtype_of(tensors))
+    if args.source != "canonical" and args.layer is None:
+        raise ValueError(f"--from {args.source} needs --layer")
+    return target
+
+
+def _layer_of_model(model: str, args: argparse.Namespace) -> None:
+    if args.layer is not None and args.layer != MODELS[model]:
+        raise ValueError(
+            f"The canonical model {model!r} is the built-in layer {MODELS[model]!r}. Received: --layer {args.layer}"
+        )
+    args.layer = MODELS[model]
+
+
+def canonical_model(metadata: Mapping[str, str], args: argparse.Namespace):
+    """(model name, config) of a canonical file: from its metadata, else from --model and the options.
+
+    Also fills in ``args`` (``--layer`` and its options) from the config, so that the built-in layer
+    on the other side is the one the config describes.
+    """
+    from twinmem import registry
+
+    model = metadata.get("twinmem.model")
+    if model is not None:
+        if args.model is not None and args.model != model:
+            raise ValueError(f"The file holds canonical {model!r} weights. Received: --model {args.model}")
+        if model not in MODELS:
+            raise ValueError(
+                f"The file holds canonical {model!r} weights; only {', '.join(MODELS)} are built-in layers"
+            )
+        entry = registry.get(model)
+        config = entry.config(**json.loads(metadata.get("twinmem.config", "{}")))
+    else:
+        if args.model is None:
+            raise ValueError(
+                "The file has no twinmem.model metadata: give --model and the layer options "
+                f"(one of {', '.join(MODELS)})"
+            )
+        model, entry = args.model, registry.get(args.model)
+        _layer_of_model(model, args)
+        missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[args.layer] if getattr(args, n) is None]
+        if missing:
+            raise ValueError(f"--model {model} needs {', '.join(missing)}")
+        config = _config_from_args(model, args)
+    _layer_of_model(model, args)
+    if model == "multi_head_attention":
+        args.embed_dim, args.num_heads, args.kdim, args.vdim = config.d_model, config.num_heads, None, None
+        if config.num_heads * config.head_dim != config.d_model:
+            raise ValueError(
+                "torch.nn.MultiheadAttention needs num_heads * head_dim == d_model. "
+                f"Received: {config.num_heads} * {config.head_dim} != {config.d_model}"
+            )
+    else:
+        args.input_size, args.hidden_size = config.input_size, config.hidden_size
+        args.num_layers, args.bidirectional = config.num_layers, config.bidirectional
+        args.nonlinearity = getattr(config, "activation", "tanh")
+    args.no_bias = False
+    return model, config
+
+
+def _config_from_args(model: str, args: argparse.Namespace):
+    from twinmem import registry
+
+    entry = registry.get(model)
+    if model == "multi_head_attention":
+        if args.embed_dim % args.num_heads:
+            raise ValueError(
+                f"--embed-dim must be a multiple of --num-heads. Received: {args.embed_dim} and {args.num_heads}"
+            )
+        return entry.config(d_model=args.embed_dim, num_heads=args.num_heads, head_dim=args.embed_dim // args.num_heads)
+    options = dict(
+        input_size=args.input_size,
+        hidden_size=args.hidden_size,
+        num_layers=args.num_layers,
+        bidirectional=args.bidirectional,
+    )
+    if model == "rnn":
+        options["activation"] = args.nonlinearity
+    return entry.config(**options)
+
+
+def from_canonical(
+    tensors: Mapping[str, np.ndarray], model: str, config, args: argparse.Namespace
+) -> dict[str, np.ndarray]:
+    """Canonical weights -> the built-in layer's tensors in the ``args.target`` layout (exact)."""
+    from twinmem import interop, registry
+    from twinmem.weights import check_weights
+
+    check_weights(tensors, registry.get(model).weight_shapes(config), f"canonical {model} {config}")
+    module = interop.canonical_to_torch(model, config, tensors, _dtype_of(tensors))
+    if _target(args) == "torch":
+        return {n: p.detach().numpy().copy() for n, p in module.state_dict().items()}
+    # Through the torch module, so the Keras paths are the ones --from torch --to keras writes; the
+    # two-bias detour is exact (b + 0 is b).
+    layer = interop.torch_to_keras(module, name=args.name or args.layer)
+    return {v.path: np.asarray(v.numpy()) for v in layer.weights}
+
+
+def to_canonical(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> tuple[str, object, dict]:
+    """The built-in layer's tensors (``args.source`` layout) -> (model name, config, canonical weights)."""
+    import dataclasses
+
+    from twinmem import interop
+
+    if args.layer not in MODELS.values():
+        raise ValueError(
+            f"--to canonical converts the layers {', '.join(MODELS.values())} (the registry models "
+            f"{', '.join(MODELS)}). Received: --layer {args.layer}"
+        )
     if args.source == "torch":
-        expected = {n: tuple(p.shape) for n, p in module.state_dict().items()}
-        check_tensors(tensors, expected, f"the torch state_dict of {describe(args)}")
-        module.load_state_dict({n: torch.as_tensor(np.ascontiguousarray(t)) for n, t in tensors.items()})
-        layer = interop.torch_to_keras(module, name=name)
-        return {v.path: np.asarray(v.numpy()) for v in layer.weights}
+        module = _loaded_torch(tensors, args)
+    else:
+        module = interop.keras_to_torch(_loaded_keras(tensors, args))
+    model, config, weights = interop.torch_to_canonical(module)
+    if args.model is not None and args.model != model:
+        raise ValueError(f"--layer {args.layer} holds canonical {model!r} weights. Received: --model {args.model}")
+    if args.causal:
+        if model != "multi_head_attention":
+            raise ValueError(f"--causal is a multi_head_attention option. Received: --layer {args.layer}")
+        config = dataclasses.replace(config, causal=True)
+    return model, config, weights
+
+
+def _loaded_torch(tensors: Mapping[str, np.ndarray], args: argparse.Namespace):
+    import torch
+
+    module = build_torch(args, _dtype_of(tensors))
+    expected = {n: tuple(p.shape) for n, p in module.state_dict().items()}
+    check_tensors(tensors, expected, f"the torch state_dict of {describe(args)}")
+    module.load_state_dict({n: torch.as_tensor(np.ascontiguousarray(t)) for n, t in tensors.items()})
+    return module
+
+
+def _loaded_keras(tensors: Mapping[str, np.ndarray], args: argparse.Namespace):
+    from twinmem import interop
+
     # A layer made from a fresh module has the names and shapes; its values are then replaced.
-    layer = interop.torch_to_keras(module, name=name)
+    layer = interop.torch_to_keras(build_torch(args, _dtype_of(tensors)), name=args.name or args.layer)
     variables = {v.path: v for v in layer.weights}
     check_tensors(
         tensors, {n: tuple(v.shape) for n, v in variables.items()}, f"the Keras variables of {describe(args)}"
     )
     for n, v in variables.items():
         v.assign(tensors[n])
+    return layer
+
+
+def convert_tensors(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """Weights of the layer ``args`` describes, from the ``args.source`` layout to ``args.target``'s."""
+    from twinmem import interop
+
+    _target(args)
+    name = args.name or args.layer
+    if args.source == "torch":
+        layer = interop.torch_to_keras(_loaded_torch(tensors, args), name=name)
+        return {v.path: np.asarray(v.numpy()) for v in layer.weights}
+    layer = _loaded_keras(tensors, args)
     return {n: p.detach().numpy().copy() for n, p in interop.keras_to_torch(layer).state_dict().items()}
 
 
@@ -178,11 +346,21 @@ def cmd_convert(args: argparse.Namespace) -> int:
     from twinmem.weights import load_weights
 
     try:
-        tensors, _ = load_weights(args.input)
+        tensors, metadata = load_weights(args.input)
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
         raise ValueError(str(e)) from None
-    out = convert_tensors(tensors, args)
-    target = args.target or ("keras" if args.source == "torch" else "torch")
+    target = _target(args)
+    if target == "canonical":
+        from twinmem.weights import save_weights
+
+        model, config, weights = to_canonical(tensors, args)
+        save_weights(args.output, weights, model, config)
+        print(f"wrote {len(weights)} canonical tensors of {model} {config} to {args.output}")
+        return 0
+    if args.source == "canonical":
+        out = from_canonical(tensors, *canonical_model(metadata, args), args)
+    else:
+        out = convert_tensors(tensors, args)
     metadata = {"twinmem.layout": target, "twinmem.layer": describe(args), "twinmem.from": json.dumps(args.input)}
     save_file({n: np.ascontiguousarray(t) for n, t in out.items()}, args.output, metadata=metadata)
     print(f"wrote {len(out)} {target} tensors of {describe(args)} to {args.output}")

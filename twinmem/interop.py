@@ -7,7 +7,11 @@ so callers flip them (``~mask``) and the built-in wrappers below do so.
 
 Two families of converters live here:
 
-* canonical weights -> a built-in layer: ``mha_to_torch``, ``mha_to_keras``;
+* canonical weights of a registry model (``rnn``, ``lstm``, ``gru``, ``multi_head_attention``) <->
+  a built-in layer: ``canonical_to_torch``, ``canonical_to_keras`` (and ``recurrent_builtin``, ``mha_to_torch``,
+  ``mha_to_keras`` for the benchmarks), ``torch_to_canonical``, ``keras_to_canonical``. The canonical
+  recurrent cell *is* Keras' [kernel, recurrent_kernel, bias] (``twinmem.specs.rnn``), so the Keras
+  side assigns it as it is and the torch side goes through the layouts below;
 * a built-in layer of one framework -> the same built-in layer of the other, carrying the same
   weights: ``torch_to_keras`` and ``keras_to_torch``, for ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
   <-> ``SimpleRNN`` / ``LSTM`` / ``GRU`` (bidirectional -> ``Bidirectional(merge_mode="concat")``,
@@ -66,16 +70,17 @@ def mha_to_torch(weights: Mapping[str, np.ndarray], config, dtype: str = "float3
     return mha.to(getattr(torch, dtype))
 
 
-def mha_to_keras(weights: Mapping[str, np.ndarray], config, dtype: str = "float32"):
+def mha_to_keras(weights: Mapping[str, np.ndarray], config, dtype: str = "float32", name: str | None = None):
     """Canonical multi-head attention -> ``keras.layers.MultiHeadAttention``.
 
     Keras stores the projections per head: query/key/value kernels (D, H, d_h) with biases (H, d_h),
     the output kernel (H, d_h, D); head h is columns [h d_h, (h+1) d_h) of the canonical W_q.
+    ``name`` names the layer (None: Keras chooses).
     """
     import keras
 
     c = config
-    mha = keras.layers.MultiHeadAttention(c.num_heads, c.head_dim, use_bias=True, dtype=dtype)
+    mha = keras.layers.MultiHeadAttention(c.num_heads, c.head_dim, use_bias=True, name=name, dtype=dtype)
     mha.build((1, 1, c.d_model), (1, 1, c.d_model), (1, 1, c.d_model))
     w = {n: np.asarray(v, dtype=dtype) for n, v in weights.items()}
     H, d_h, D = c.num_heads, c.head_dim, c.d_model
@@ -169,8 +174,6 @@ def _swap_gru_gates(a: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _rnn_torch_to_keras(module, name: str | None):
-    import keras
-
     kind = _TORCH_MODES.get(module.mode)
     if kind is None:
         raise ValueError(f"torch_to_keras converts RNN_TANH, RNN_RELU, LSTM and GRU. Received: mode={module.mode!r}")
@@ -179,11 +182,50 @@ def _rnn_torch_to_keras(module, name: str | None):
             "proj_size > 0 (an LSTM with projections) cannot be converted: Keras' LSTM has no "
             f"projection of the hidden state. Received: proj_size={module.proj_size}"
         )
-    dtype = _keras_dtype(module)
     D = 2 if module.bidirectional else 1
-    options: dict[str, Any] = {"use_bias": module.bias, "return_sequences": True, "dtype": dtype}
+    activation = "relu" if module.mode == "RNN_RELU" else "tanh"
+    out, cells = _keras_recurrent_stack(
+        kind,
+        module.input_size,
+        module.hidden_size,
+        module.num_layers,
+        module.bidirectional,
+        module.bias,
+        activation,
+        _keras_dtype(module),
+        name,
+    )
+    for k, cell in enumerate(cells):
+        suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
+        p = {n: _np(getattr(module, f"{n}{suffix}")) for n in ("weight_ih", "weight_hh")}
+        if module.bias:
+            p.update({n: _np(getattr(module, f"{n}{suffix}")) for n in ("bias_ih", "bias_hh")})
+        for variable, value in zip(_cell_variables(cell), _torch_to_keras_cell(kind, p), strict=True):
+            variable.assign(value)
+    return out
+
+
+def _keras_recurrent_stack(
+    kind: str,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int,
+    bidirectional: bool,
+    use_bias: bool,
+    activation: str,
+    dtype: str,
+    name: str | None,
+) -> tuple[Any, list]:
+    """A built Keras stack returning sequences, and its cells in torch's (and the canonical) order.
+
+    Cell k is layer k // D, direction k % D. Names as ``torch_to_keras`` documents them.
+    """
+    import keras
+
+    D = 2 if bidirectional else 1
+    options: dict[str, Any] = {"use_bias": use_bias, "return_sequences": True, "dtype": dtype}
     if kind == "rnn":
-        options["activation"] = "tanh" if module.mode == "RNN_TANH" else "relu"
+        options["activation"] = activation
     if kind == "gru":
         options["reset_after"] = True  # torch applies the reset gate after the recurrent matmul
     layer_class = getattr(keras.layers, _KERAS_CLASSES[kind])
@@ -191,27 +233,21 @@ def _rnn_torch_to_keras(module, name: str | None):
     def sub_name(k: int) -> str | None:
         if name is None:
             return None
-        return name if module.num_layers == 1 else f"{name}_l{k}"
+        return name if num_layers == 1 else f"{name}_l{k}"
 
     stack = []
-    for k in range(module.num_layers):
-        layer = layer_class(module.hidden_size, name=sub_name(k), **options)
+    for k in range(num_layers):
+        layer = layer_class(hidden_size, name=sub_name(k), **options)
         if D == 2:
             wrapper_name = None if name is None else f"bidirectional_{sub_name(k)}"
             layer = keras.layers.Bidirectional(layer, merge_mode="concat", name=wrapper_name, dtype=dtype)
         stack.append(layer)
-    out = stack[0] if module.num_layers == 1 else keras.Sequential(stack, name=name)
-    out.build((None, None, module.input_size))
-    for k, layer in enumerate(stack):
-        cells = [layer.forward_layer.cell, layer.backward_layer.cell] if D == 2 else [layer.cell]
-        for d, cell in enumerate(cells):
-            suffix = f"_l{k}" + ("_reverse" if d == 1 else "")
-            p = {n: _np(getattr(module, f"{n}{suffix}")) for n in ("weight_ih", "weight_hh")}
-            if module.bias:
-                p.update({n: _np(getattr(module, f"{n}{suffix}")) for n in ("bias_ih", "bias_hh")})
-            for variable, value in zip(_cell_variables(cell), _torch_to_keras_cell(kind, p), strict=True):
-                variable.assign(value)
-    return out
+    out = stack[0] if num_layers == 1 else keras.Sequential(stack, name=name)
+    out.build((None, None, input_size))
+    cells = []
+    for layer in stack:
+        cells += [layer.forward_layer.cell, layer.backward_layer.cell] if D == 2 else [layer.cell]
+    return out, cells
 
 
 def _cell_variables(cell) -> list:
@@ -463,9 +499,12 @@ def _check_keras_rnn(rnn, kind: str, backwards: bool) -> None:
     _need_built(rnn)
 
 
-def _rnn_keras_to_torch(layer):
+def _keras_recurrent_parts(layer) -> tuple[str, list[list], dict[str, Any]]:
+    """Check a Keras recurrent layer or stack; return (kind, per layer [forward(, backward)], options).
+
+    The options are torch's: input_size, hidden_size, num_layers, bias, bidirectional, nonlinearity.
+    """
     import keras
-    import torch
 
     stack = list(layer.layers) if isinstance(layer, keras.Sequential) else [layer]
     if not stack:
@@ -526,18 +565,26 @@ def _rnn_keras_to_torch(layer):
                     f"{rnn.name!r}: return_sequences=False below the top of the stack cannot be converted: "
                     "torch feeds each layer's whole output sequence to the next"
                 )
+    options = {
+        "input_size": first.cell.kernel.shape[0],
+        "hidden_size": units,
+        "num_layers": len(directions),
+        "bias": use_bias,
+        "bidirectional": D == 2,
+        "nonlinearity": activation,
+    }
+    return kind, directions, options
+
+
+def _rnn_keras_to_torch(layer):
+    import torch
+
+    kind, directions, options = _keras_recurrent_parts(layer)
     module_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[kind]
-    options: dict[str, Any] = {"nonlinearity": activation} if kind == "rnn" else {}
-    module = module_class(
-        first.cell.kernel.shape[0],
-        units,
-        num_layers=len(directions),
-        bias=use_bias,
-        batch_first=True,
-        bidirectional=D == 2,
-        **options,
-    )
-    module = module.to(_torch_dtype(first))
+    activation = options.pop("nonlinearity")
+    if kind == "rnn":
+        options["nonlinearity"] = activation
+    module = module_class(batch_first=True, **options).to(_torch_dtype(directions[0][0]))
     with torch.no_grad():
         for k, rnns in enumerate(directions):
             for d, rnn in enumerate(rnns):
@@ -652,3 +699,381 @@ def _embedding_keras_to_torch(layer):
     with torch.no_grad():
         module.weight.copy_(torch.as_tensor(table))
     return module
+
+
+# ---------------------------------------------------------------------------------------------
+# canonical (registry models) <-> built-in layers
+
+# The registry models whose canonical layout a built-in layer holds, and the recurrent kinds among them.
+CANONICAL_MODELS = ("rnn", "lstm", "gru", "multi_head_attention")
+_RECURRENT_MODELS = ("rnn", "lstm", "gru")
+
+
+def _canonical_entry(name: str, config, weights: Mapping[str, np.ndarray]):
+    from twinmem import registry
+    from twinmem.weights import check_weights
+
+    if name not in CANONICAL_MODELS:
+        raise ValueError(
+            f"Only the registry models {', '.join(CANONICAL_MODELS)} are built-in layers. Received: {name!r}"
+        )
+    entry = registry.get(name)
+    if not isinstance(config, entry.config):
+        raise TypeError(f"Expected a {entry.config.__name__} for model {name!r}. Received: {type(config).__name__}")
+    check_weights(weights, entry.weight_shapes(config), name)
+    return entry
+
+
+def _canonical_cells(config, weights: Mapping[str, np.ndarray], dtype: str) -> list[list[np.ndarray]]:
+    """Per cell k: [W_ih, W_hh, b], which are Keras' [kernel, recurrent_kernel, bias] as they are."""
+    D = 2 if config.bidirectional else 1
+    return [
+        [np.asarray(weights[f"cells.{k}.{n}"], dtype=dtype) for n in ("W_ih", "W_hh", "b")]
+        for k in range(config.num_layers * D)
+    ]
+
+
+def canonical_to_torch(name: str, config, weights: Mapping[str, np.ndarray], dtype: str = "float32"):
+    """Canonical weights of a registry model -> the torch built-in layer computing it, bit-exactly.
+
+    Args:
+        name: "rnn", "lstm", "gru" or "multi_head_attention".
+        config: the model's config (``RNNConfig``, ...; ``path`` plays no part).
+        weights: its canonical weights (``registry.get(name).weight_shapes(config)``).
+        dtype: "float32" or "float64", of the module.
+
+    Returns:
+        ``rnn`` / ``lstm`` / ``gru``: an ``nn.RNN`` (``nonlinearity=config.activation``) / ``nn.LSTM``
+        / ``nn.GRU`` with ``batch_first=True`` and ``config.dropout`` between layers, in inference mode
+        (``.train(False)``, as the twins start), called ``output, h_n = module(x)`` (LSTM:
+        ``output, (h_n, c_n)``) with x (B, T, D): the twin's outputs without a mask. The single canonical
+        bias b of ``rnn`` / ``lstm`` goes to ``bias_ih``, zeros to ``bias_hh`` (b + 0 is b exactly); the
+        GRU's z|r|n blocks are reordered r|z|n and its (2, 3H) bias split into ``bias_ih``, ``bias_hh``.
+
+        ``multi_head_attention``: ``mha_to_torch`` (needs num_heads * head_dim == d_model).
+        ``config.causal`` is not a weight: pass torch's ``attn_mask`` at call time.
+    """
+    import torch
+
+    _canonical_entry(name, config, weights)
+    if name == "multi_head_attention":
+        return mha_to_torch(weights, config, dtype)
+    c = config
+    module_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[name]
+    options: dict[str, Any] = {"nonlinearity": c.activation} if name == "rnn" else {}
+    # torch warns about dropout on a single layer, where it acts nowhere (as in the twins).
+    dropout = c.dropout if c.num_layers > 1 else 0.0
+    module = module_class(
+        c.input_size,
+        c.hidden_size,
+        num_layers=c.num_layers,
+        batch_first=True,
+        dropout=dropout,
+        bidirectional=c.bidirectional,
+        dtype=getattr(torch, dtype),
+        **options,
+    )
+    D = 2 if c.bidirectional else 1
+    with torch.no_grad():
+        for k, values in enumerate(_canonical_cells(c, weights, dtype)):
+            suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
+            for n, value in _keras_to_torch_cell(name, values).items():
+                getattr(module, f"{n}{suffix}").copy_(torch.as_tensor(np.ascontiguousarray(value)))
+    return module.train(False)
+
+
+def canonical_to_keras(
+    name: str, config, weights: Mapping[str, np.ndarray], dtype: str = "float32", layer_name: str | None = None
+):
+    """Canonical weights of a registry model -> the Keras built-in layer computing it, bit-exactly.
+
+    Args:
+        name, config, weights, dtype: as in ``canonical_to_torch``.
+        layer_name: the Keras layer's name, as ``torch_to_keras``'s ``name`` (the variable paths are
+            then the ones ``twinmem convert`` writes). None lets Keras choose.
+
+    Returns:
+        ``rnn`` / ``lstm`` / ``gru``: what ``torch_to_keras`` makes from the ``canonical_to_torch``
+        module: a ``SimpleRNN`` / ``LSTM`` / ``GRU`` (``reset_after=True``), in a
+        ``Bidirectional(merge_mode="concat")`` when bidirectional, in a ``keras.Sequential`` when
+        ``num_layers > 1``, returning sequences: ``layer(x)`` with x (B, T, D) is the twin's
+        ``output`` (B, T, D H) without a mask; ``keras_call_like_torch(layer, x)`` gives the final
+        states too, (output, h_n) or (output, (h_n, c_n)) as the twin's. The canonical cell *is*
+        Keras' [kernel, recurrent_kernel, bias] (gates i, f, c, o and z, r, h), assigned as it is.
+        ``config.dropout`` is not carried: Keras has no dropout between stacked layers (inference
+        agrees).
+
+        ``multi_head_attention``: ``mha_to_keras``; ``config.causal`` is Keras' call-time
+        ``use_causal_mask``.
+    """
+    _canonical_entry(name, config, weights)
+    if name == "multi_head_attention":
+        return mha_to_keras(weights, config, dtype, name=layer_name)
+    c = config
+    activation = c.activation if name == "rnn" else "tanh"
+    out, cells = _keras_recurrent_stack(
+        name, c.input_size, c.hidden_size, c.num_layers, c.bidirectional, True, activation, dtype, layer_name
+    )
+    for cell, values in zip(cells, _canonical_cells(c, weights, dtype), strict=True):
+        for variable, value in zip(_cell_variables(cell), values, strict=True):
+            variable.assign(value)
+    return out
+
+
+def _zeros_bias(kind: str, hidden_size: int, dtype) -> np.ndarray:
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    return np.zeros((2, G * hidden_size) if kind == "gru" else (G * hidden_size,), dtype=dtype)
+
+
+def torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
+    """A torch built-in layer -> (registry model name, its config, canonical weights).
+
+    Args:
+        module: an ``nn.RNN`` (tanh or relu), ``nn.LSTM``, ``nn.GRU`` or an ``nn.MultiheadAttention``
+            whose keys and values have the query's size (no ``kdim`` / ``vdim``). The weights keep
+            its dtype.
+
+    Returns:
+        ``("rnn" | "lstm" | "gru", config, weights)`` with ``dropout`` carried and ``path="explicit"``;
+        the registry twin on batch-major x computes the module's ``output`` and final states
+        (``batch_first=False``: transpose the input). Transposes and block permutations are exact;
+        ``rnn`` / ``lstm`` hold one bias, b = ``bias_ih + bias_hh``, a float sum, so they are exact up to
+        its rounding (going back, ``canonical_to_torch`` puts b in ``bias_ih`` and zeros in ``bias_hh``).
+        ``bias=False`` gives zero biases (exact).
+
+        ``("multi_head_attention", MultiHeadAttentionConfig(d_model=E, num_heads=H,
+        head_dim=E // H, causal=False), weights)``, exact; causality is torch's call-time ``attn_mask``,
+        so set ``causal`` on the config yourself. ``bias=False`` gives zero biases. Dropout (training
+        only) is not carried: the registry model has none.
+
+    Raises:
+        ValueError: naming what the canonical layout cannot express: ``proj_size > 0``, ``kdim`` /
+            ``vdim`` other than ``embed_dim``, ``add_bias_kv``, ``add_zero_attn``, a dtype other than
+            float32 / float64.
+        TypeError: for a module of another type.
+    """
+    import torch
+
+    if isinstance(module, torch.nn.RNNBase):
+        return _rnn_torch_to_canonical(module)
+    if isinstance(module, torch.nn.MultiheadAttention):
+        return _mha_torch_to_canonical(module)
+    raise TypeError(
+        "torch_to_canonical converts nn.RNN, nn.LSTM, nn.GRU and nn.MultiheadAttention. "
+        f"Received: {type(module).__name__}"
+    )
+
+
+def _rnn_torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
+    from twinmem.specs.rnn import GRUConfig, LSTMConfig, RNNConfig
+
+    kind = _TORCH_MODES.get(module.mode)
+    if kind is None:
+        raise ValueError(
+            f"torch_to_canonical converts RNN_TANH, RNN_RELU, LSTM and GRU. Received: mode={module.mode!r}"
+        )
+    if getattr(module, "proj_size", 0) > 0:
+        raise ValueError(
+            "proj_size > 0 (an LSTM with projections) cannot be converted: the canonical lstm has no "
+            f"projection of the hidden state (no W_hr). Received: proj_size={module.proj_size}"
+        )
+    _keras_dtype(module)  # float32 or float64 only
+    options = dict(
+        input_size=module.input_size,
+        hidden_size=module.hidden_size,
+        num_layers=module.num_layers,
+        bidirectional=module.bidirectional,
+        dropout=float(module.dropout),
+    )
+    if kind == "rnn":
+        config: Any = RNNConfig(activation="relu" if module.mode == "RNN_RELU" else "tanh", **options)
+    else:
+        config = {"lstm": LSTMConfig, "gru": GRUConfig}[kind](**options)
+    D = 2 if module.bidirectional else 1
+    weights = {}
+    for k in range(module.num_layers * D):
+        suffix = f"_l{k // D}" + ("_reverse" if k % D else "")
+        p = {n: _np(getattr(module, f"{n}{suffix}")) for n in ("weight_ih", "weight_hh")}
+        if module.bias:
+            p.update({n: _np(getattr(module, f"{n}{suffix}")) for n in ("bias_ih", "bias_hh")})
+        values = _torch_to_keras_cell(kind, p)
+        if not module.bias:
+            values.append(_zeros_bias(kind, module.hidden_size, values[0].dtype))
+        for n, value in zip(("W_ih", "W_hh", "b"), values, strict=True):
+            weights[f"cells.{k}.{n}"] = np.ascontiguousarray(value)
+    return kind, config, weights
+
+
+def _mha_torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
+    from twinmem.specs.attention import MultiHeadAttentionConfig
+
+    E, H = module.embed_dim, module.num_heads
+    if not module._qkv_same_embed_dim:
+        raise ValueError(
+            "kdim / vdim other than embed_dim cannot be converted: the canonical multi_head_attention "
+            f"projects keys and values from d_model features. Received: kdim={module.kdim}, vdim={module.vdim}, "
+            f"embed_dim={E}"
+        )
+    if module.bias_k is not None:
+        raise ValueError(
+            "add_bias_kv=True cannot be converted: the canonical multi_head_attention has no learned "
+            "key/value appended to the sequence. Received: add_bias_kv=True"
+        )
+    if module.add_zero_attn:
+        raise ValueError(
+            "add_zero_attn=True cannot be converted: the canonical multi_head_attention appends no zero "
+            "key/value. Received: add_zero_attn=True"
+        )
+    _keras_dtype(module)
+    W_q, W_k, W_v = np.split(_np(module.in_proj_weight), 3)  # each (E, E), out x in
+    W_o = _np(module.out_proj.weight)
+    if module.in_proj_bias is not None:
+        b_q, b_k, b_v = np.split(_np(module.in_proj_bias), 3)
+        b_o = _np(module.out_proj.bias)
+    else:
+        b_q = b_k = b_v = b_o = np.zeros(E, dtype=W_o.dtype)
+    weights = {"W_q": W_q.T, "b_q": b_q, "W_k": W_k.T, "b_k": b_k, "W_v": W_v.T, "b_v": b_v, "W_o": W_o.T, "b_o": b_o}
+    config = MultiHeadAttentionConfig(d_model=E, num_heads=H, head_dim=E // H, causal=False)
+    return "multi_head_attention", config, {n: np.ascontiguousarray(w) for n, w in weights.items()}
+
+
+def keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
+    """A built Keras built-in layer -> (registry model name, its config, canonical weights), exactly.
+
+    Args:
+        layer: what ``keras_to_torch`` accepts of the recurrent layers (``SimpleRNN`` tanh / relu,
+            ``LSTM``, ``GRU`` with ``reset_after=True``, a ``Bidirectional(merge_mode="concat")`` of
+            one, a ``keras.Sequential`` of those), or a ``MultiHeadAttention`` with
+            ``key_dim == value_dim`` whose query, key and value have one size d_model.
+
+    Returns:
+        ``("rnn" | "lstm" | "gru", config, weights)``: the Keras variables are the canonical cells as
+        they are (``use_bias=False`` gives zero biases); ``dropout=0`` (Keras has none between
+        stacked layers). ``("multi_head_attention", MultiHeadAttentionConfig(d_model, num_heads,
+        head_dim=key_dim, causal=False), weights)``: the per-head kernels reshaped; Keras'
+        ``use_causal_mask`` is a call argument, so set ``causal`` yourself.
+
+    Raises:
+        ValueError: naming what the canonical layout cannot express (``reset_after=False``,
+            ``go_backwards=True``, ``key_dim != value_dim``, ... as ``keras_to_torch``), or for a layer
+            not built.
+        TypeError: for a layer of another type.
+    """
+    import keras
+
+    if isinstance(layer, keras.Sequential) or isinstance(
+        layer, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)
+    ):
+        return _rnn_keras_to_canonical(layer)
+    if isinstance(layer, keras.layers.MultiHeadAttention):
+        return _mha_keras_to_canonical(layer)
+    raise TypeError(
+        "keras_to_canonical converts SimpleRNN, LSTM, GRU, Bidirectional, a Sequential of them and "
+        f"MultiHeadAttention. Received: {type(layer).__name__}"
+    )
+
+
+def _rnn_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
+    from twinmem.specs.rnn import GRUConfig, LSTMConfig, RNNConfig
+
+    kind, directions, options = _keras_recurrent_parts(layer)
+    _torch_dtype(directions[0][0])  # float32 or float64 only
+    shape = dict(
+        input_size=options["input_size"],
+        hidden_size=options["hidden_size"],
+        num_layers=options["num_layers"],
+        bidirectional=options["bidirectional"],
+    )
+    if kind == "rnn":
+        config: Any = RNNConfig(activation=options["nonlinearity"], **shape)
+    else:
+        config = {"lstm": LSTMConfig, "gru": GRUConfig}[kind](**shape)
+    weights = {}
+    k = 0
+    for rnns in directions:
+        for rnn in rnns:
+            values = [np.asarray(v.numpy()) for v in _cell_variables(rnn.cell)]
+            if not options["bias"]:
+                values.append(_zeros_bias(kind, options["hidden_size"], values[0].dtype))
+            for n, value in zip(("W_ih", "W_hh", "b"), values, strict=True):
+                weights[f"cells.{k}.{n}"] = value
+            k += 1
+    return kind, config, weights
+
+
+def _mha_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
+    from twinmem.specs.attention import MultiHeadAttentionConfig
+
+    _need_built(layer)
+    cfg = layer.get_config()
+    H, key_dim, value_dim = cfg["num_heads"], cfg["key_dim"], cfg["value_dim"] or cfg["key_dim"]
+    where = f"MultiHeadAttention {layer.name!r}"
+    if key_dim != value_dim:
+        raise ValueError(
+            f"{where}: key_dim != value_dim cannot be converted: the canonical multi_head_attention has one "
+            f"head size head_dim. Received: key_dim={key_dim}, value_dim={value_dim}"
+        )
+    denses = (layer.query_dense, layer.key_dense, layer.value_dense)
+    sizes = [dense.kernel.shape[0] for dense in denses]
+    D = sizes[0]
+    if sizes[1:] != [D, D]:
+        raise ValueError(
+            f"{where}: key or value features other than the query's cannot be converted: the canonical "
+            f"multi_head_attention projects all three from d_model features. Received: query {sizes[0]}, "
+            f"key {sizes[1]}, value {sizes[2]}"
+        )
+    if cfg["output_shape"] is not None and tuple(np.atleast_1d(cfg["output_shape"])) != (D,):
+        raise ValueError(
+            f"{where}: output_shape cannot be converted: the canonical output has d_model features. "
+            f"Received: output_shape={cfg['output_shape']}"
+        )
+    if cfg["attention_axes"] not in (None, (1,), [1]):
+        raise ValueError(
+            f"{where}: attention_axes cannot be converted: the canonical model attends over the sequence "
+            f"axis only. Received: attention_axes={cfg['attention_axes']}"
+        )
+    for option, inert in (("use_gate", False), ("sliding_window", None)):
+        if cfg.get(option, inert) != inert:
+            raise ValueError(
+                f"{where}: {option} cannot be converted: the canonical multi_head_attention has no such "
+                f"option. Received: {option}={cfg[option]!r}"
+            )
+    HD = H * key_dim
+    weights = {}
+    for dense, n in zip((*denses, layer.output_dense), "qkvo", strict=True):
+        kernel = np.asarray(dense.kernel.numpy())
+        weights[f"W_{n}"] = kernel.reshape((D, HD) if n != "o" else (HD, D))  # head h: columns [h d_h, (h+1) d_h)
+        size = D if n == "o" else HD
+        weights[f"b_{n}"] = (
+            np.asarray(dense.bias.numpy()).reshape(size) if cfg["use_bias"] else np.zeros(size, kernel.dtype)
+        )
+    config = MultiHeadAttentionConfig(d_model=D, num_heads=H, head_dim=key_dim, causal=False)
+    return "multi_head_attention", config, weights
+
+
+def recurrent_builtin(kind: str, config, weights: Mapping[str, np.ndarray], framework: str, dtype: str = "float32"):
+    """The framework's own recurrent layer for a registry ``rnn`` / ``lstm`` / ``gru`` config and weights.
+
+    For the benchmarks, which time the built-ins beside the twins on the same canonical weights.
+
+    Args:
+        kind: "rnn", "lstm" or "gru" (the registry name).
+        config: its ``RNNConfig`` / ``LSTMConfig`` / ``GRUConfig``.
+        weights: canonical weights.
+        framework: "torch" or "tf".
+        dtype: "float32" or "float64".
+
+    Returns:
+        "torch": ``canonical_to_torch(kind, ...)``, an ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
+        (``batch_first=True``, inference mode), ``output, h_n = module(x)`` (LSTM:
+        ``output, (h_n, c_n)``), x (B, T, D) -> output (B, T, D H). Move it with ``.to(device)``.
+        "tf": ``canonical_to_keras(kind, ...)``, ``output = layer(x)``, x (B, T, D) -> (B, T, D H);
+        ``keras_call_like_torch(layer, x)`` for the states. No masks: padded batches are the caller's.
+    """
+    if kind not in _RECURRENT_MODELS:
+        raise ValueError(f"Expected `kind` to be one of {_RECURRENT_MODELS}. Received: {kind!r}")
+    if framework == "torch":
+        return canonical_to_torch(kind, config, weights, dtype)
+    if framework == "tf":
+        return canonical_to_keras(kind, config, weights, dtype)
+    raise ValueError(f"Expected `framework` to be 'torch' or 'tf'. Received: {framework!r}")
