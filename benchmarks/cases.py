@@ -43,6 +43,9 @@ BUILTINS = {
         "tf": ["keras.ops.dot_product_attention"],
     },
     "multi_head_attention": {"torch": ["nn.MultiheadAttention"], "tf": ["keras.layers.MultiHeadAttention"]},
+    "rnn": {"torch": ["nn.RNN"], "tf": ["keras.layers.SimpleRNN"]},
+    "lstm": {"torch": ["nn.LSTM"], "tf": ["keras.layers.LSTM"]},
+    "gru": {"torch": ["nn.GRU"], "tf": ["keras.layers.GRU"]},
 }
 
 # The machine's limit: one large float32 matmul per framework, timed in the same run.

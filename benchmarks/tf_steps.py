@@ -8,6 +8,8 @@ import tensorflow as tf
 
 from twinmem import interop
 
+RECURRENT_BUILTINS = {"keras.layers.SimpleRNN": "rnn", "keras.layers.LSTM": "lstm", "keras.layers.GRU": "gru"}
+
 
 def sync(device: str) -> None:
     # GPU kernels run asynchronously: wait for every device before the clock is read.
@@ -36,7 +38,8 @@ def gemm_step(n: int, device: str):
     return step
 
 
-def _call(case, entry, config, weights):
+def builtin_or_twin(case, entry, config, weights):
+    """(callable taking the case's inputs and returning a tuple, its variables) for ``case.impl``."""
     if case.impl == "twin":
         model = entry.build("tf", config, "float32", weights)
         return model, list(model.canonical_variables().values())
@@ -60,13 +63,21 @@ def _call(case, entry, config, weights):
             return (out[:, :, 0],)
 
         return call, []
+    if case.impl in RECURRENT_BUILTINS:
+        layer = interop.recurrent_builtin(entry.name, config, weights, "tf")
+
+        def call(x, mask):
+            # Keras' own masking (zeros past each length, the state held there), as the twin's mask.
+            return (layer(x, mask=mask),)
+
+        return call, list(layer.trainable_variables)
     raise ValueError(f"unknown Keras built-in {case.impl!r}")
 
 
 def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
     """Return a no-argument step that runs the case once and waits for the device."""
     with tf.device("/GPU:0" if case.device == "gpu" else "/CPU:0"):
-        call, variables = _call(case, entry, config, weights)
+        call, variables = builtin_or_twin(case, entry, config, weights)
         x = {n: tf.constant(v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in inputs.items()}
     float_inputs = [t for t in x.values() if t.dtype.is_floating]
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from twinmem import interop
+
+RECURRENT_BUILTINS = {"nn.RNN": "rnn", "nn.LSTM": "lstm", "nn.GRU": "gru"}
 
 
 def sync(device: str) -> None:
@@ -36,7 +39,8 @@ def gemm_step(n: int, device: str):
     return step
 
 
-def _call(case, entry, config, weights, dev):
+def builtin_or_twin(case, entry, config, weights, dev: str = "cpu"):
+    """(callable taking the case's inputs and returning a tuple, its parameters) for ``case.impl``."""
     if case.impl == "twin":
         model = entry.build("torch", config, "float32", weights).to(dev)
         return model, list(model.parameters())
@@ -60,13 +64,25 @@ def _call(case, entry, config, weights, dev):
             return (F.scaled_dot_product_attention(query, key, value, attn_mask=m),)
 
         return call, []
+    if case.impl in RECURRENT_BUILTINS:
+        module = interop.recurrent_builtin(entry.name, config, weights, "torch").to(dev)
+
+        def call(x, mask):
+            # A padded batch the way torch users run one: packed to the valid lengths (the twin's mask),
+            # which also gives the twin's zeros past each length. pack wants the lengths on the host.
+            lengths = mask.sum(1).cpu()
+            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+            output, _ = module(packed)
+            return (pad_packed_sequence(output, batch_first=True, total_length=x.shape[1])[0],)
+
+        return call, list(module.parameters())
     raise ValueError(f"unknown torch built-in {case.impl!r}")
 
 
 def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
     """Return a no-argument step that runs the case once and waits for the device."""
     dev = "cuda" if case.device == "gpu" else "cpu"
-    call, params = _call(case, entry, config, weights, dev)
+    call, params = builtin_or_twin(case, entry, config, weights, dev)
     x = {n: torch.as_tensor(v.astype(np.float32) if v.dtype.kind == "f" else v, device=dev) for n, v in inputs.items()}
     if case.mode == "compile":
         call = torch.compile(call)

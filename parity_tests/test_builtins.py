@@ -77,3 +77,34 @@ def test_torch_sdpa_matches_twin():
     ref = F.scaled_dot_product_attention(x["query"], x["key"], x["value"], attn_mask=mask)
     keep = x["mask"].any(-1)
     assert _close(ref[keep].numpy(), out[keep].numpy(), "float32")
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+@pytest.mark.parametrize("variant", ["default", "two_layers_fused", "two_layers_bidirectional_fused"])
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+def test_recurrent_builtin_bench_call_matches_twin(kind, variant, framework):
+    """The built-in recurrent layers as the benchmarks call them (masked, padded batch) = the twin's output."""
+    need(framework)
+    from benchmarks.cases import BUILTINS, Case
+
+    steps = __import__(f"benchmarks.{framework}_steps", fromlist=["builtin_or_twin"])
+    entry = registry.get(kind)
+    config = entry.make_config(variant)
+    weights = entry.random_weights(config)
+    inputs = {
+        n: v.astype(np.float32) if v.dtype.kind == "f" else v for n, v in entry.make_inputs(config, batch=4).items()
+    }
+    assert not inputs["mask"].all(), "the inputs must pad some rows for this test to mean anything"
+    (impl,) = BUILTINS[kind][framework]
+    case = Case(kind, "test", framework, impl, "eager", "forward", "cpu")
+    call, _ = steps.builtin_or_twin(case, entry, config, weights)
+    twin, _ = steps.builtin_or_twin(
+        Case(kind, "test", framework, "twin", "eager", "forward", "cpu"), entry, config, weights
+    )
+    to_tensor = {"tf": __import__("tensorflow").constant, "torch": __import__("torch").as_tensor}[framework]
+    x = {n: to_tensor(v) for n, v in inputs.items()}
+    (out,) = call(**x)
+    expected = twin(**x)[0]
+    out, expected = (np.asarray(t.detach() if framework == "torch" else t) for t in (out, expected))
+    assert out.shape == expected.shape
+    assert _close(out, expected, "float32"), np.max(np.abs(out - expected))

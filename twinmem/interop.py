@@ -223,7 +223,10 @@ def _keras_recurrent_stack(
     import keras
 
     D = 2 if bidirectional else 1
-    options: dict[str, Any] = {"use_bias": use_bias, "return_sequences": True, "dtype": dtype}
+    # zero_output_for_mask: Keras 3 defaults to False, repeating the last valid output over the padded
+    # steps of a masked call; torch's pad_packed_sequence (and the twins) give zeros there.
+    options: dict[str, Any] = {"use_bias": use_bias, "return_sequences": True, "zero_output_for_mask": True}
+    options["dtype"] = dtype
     if kind == "rnn":
         options["activation"] = activation
     if kind == "gru":
