@@ -101,6 +101,7 @@ def modes(framework: str, family: str = "") -> tuple[str, ...]:
 
 def all_cases() -> list[Case]:
     out = []
+    timed_builtins = set()  # a built-in ignores the twin's `path`: timed once per shape, not once per path
     for device in devices():
         for framework in registry.FRAMEWORKS:
             n = GEMM_SIZE[device]
@@ -113,7 +114,12 @@ def all_cases() -> list[Case]:
             passes = ("forward",) if label.endswith("latency B1") else PASSES
             for device in devices():
                 for framework in registry.FRAMEWORKS:
-                    impls = ["twin", *BUILTINS.get(entry.name, {}).get(framework, [])]
+                    impls = ["twin"]
+                    for impl in BUILTINS.get(entry.name, {}).get(framework, []):
+                        key = (impl, device, repr({k: v for k, v in config.items() if k != "path"}), repr(inputs))
+                        if key not in timed_builtins:
+                            timed_builtins.add(key)
+                            impls.append(impl)
                     for impl in impls:
                         for mode in modes(framework, entry.family):
                             for pass_ in passes:

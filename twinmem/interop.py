@@ -613,41 +613,50 @@ def _keras_to_torch_cell(kind: str, values: list[np.ndarray]) -> dict[str, np.nd
     return out
 
 
-def _mha_keras_to_torch(layer):
-    import torch
+def _check_keras_mha(layer, target: str) -> tuple[dict, str]:
+    """Refuse what neither torch's MultiheadAttention nor the canonical layout (``target``) can express.
 
+    Returns the layer's config and the layer's name for error messages.
+    """
     _need_built(layer)
     cfg = layer.get_config()
-    H, key_dim, value_dim = cfg["num_heads"], cfg["key_dim"], cfg["value_dim"] or cfg["key_dim"]
+    key_dim, value_dim = cfg["key_dim"], cfg["value_dim"] or cfg["key_dim"]
     where = f"MultiHeadAttention {layer.name!r}"
     if key_dim != value_dim:
         raise ValueError(
-            f"{where}: key_dim != value_dim cannot be converted: torch's MultiheadAttention uses one head "
-            f"size embed_dim / num_heads for queries, keys and values. Received: key_dim={key_dim}, "
-            f"value_dim={value_dim}"
+            f"{where}: key_dim != value_dim cannot be converted: {target} has one head size for queries, "
+            f"keys and values. Received: key_dim={key_dim}, value_dim={value_dim}"
         )
-    E = layer.query_dense.kernel.shape[0]
-    if cfg["output_shape"] is not None and tuple(np.atleast_1d(cfg["output_shape"])) != (E,):
+    D = layer.query_dense.kernel.shape[0]
+    if cfg["output_shape"] is not None and tuple(np.atleast_1d(cfg["output_shape"])) != (D,):
         raise ValueError(
-            f"{where}: output_shape cannot be converted: torch's output has the query's size embed_dim. "
+            f"{where}: output_shape cannot be converted: {target}'s output has the query's size. "
             f"Received: output_shape={cfg['output_shape']}"
-        )
-    if H * key_dim != E:
-        raise ValueError(
-            f"{where}: num_heads * key_dim != query size cannot be converted: torch's head size is "
-            f"embed_dim / num_heads. Received: {H} * {key_dim} != {E}"
         )
     if cfg["attention_axes"] not in (None, (1,), [1]):
         raise ValueError(
-            f"{where}: attention_axes cannot be converted: torch attends over the sequence axis only. "
+            f"{where}: attention_axes cannot be converted: {target} attends over the sequence axis only. "
             f"Received: attention_axes={cfg['attention_axes']}"
         )
     for option, inert in (("use_gate", False), ("sliding_window", None)):
         if cfg.get(option, inert) != inert:
             raise ValueError(
-                f"{where}: {option} cannot be converted: torch's MultiheadAttention has no such option. "
+                f"{where}: {option} cannot be converted: {target} has no such option. "
                 f"Received: {option}={cfg[option]!r}"
             )
+    return cfg, where
+
+
+def _mha_keras_to_torch(layer):
+    import torch
+
+    cfg, where = _check_keras_mha(layer, "torch's MultiheadAttention")
+    H, key_dim, E = cfg["num_heads"], cfg["key_dim"], layer.query_dense.kernel.shape[0]
+    if H * key_dim != E:
+        raise ValueError(
+            f"{where}: num_heads * key_dim != query size cannot be converted: torch's head size is "
+            f"embed_dim / num_heads. Received: {H} * {key_dim} != {E}"
+        )
     use_bias = cfg["use_bias"]
     kdim, vdim = layer.key_dense.kernel.shape[0], layer.value_dense.kernel.shape[0]
     module = torch.nn.MultiheadAttention(
@@ -1007,15 +1016,8 @@ def _rnn_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
 def _mha_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
     from twinmem.specs.attention import MultiHeadAttentionConfig
 
-    _need_built(layer)
-    cfg = layer.get_config()
-    H, key_dim, value_dim = cfg["num_heads"], cfg["key_dim"], cfg["value_dim"] or cfg["key_dim"]
-    where = f"MultiHeadAttention {layer.name!r}"
-    if key_dim != value_dim:
-        raise ValueError(
-            f"{where}: key_dim != value_dim cannot be converted: the canonical multi_head_attention has one "
-            f"head size head_dim. Received: key_dim={key_dim}, value_dim={value_dim}"
-        )
+    cfg, where = _check_keras_mha(layer, "the canonical multi_head_attention")
+    H, key_dim = cfg["num_heads"], cfg["key_dim"]
     denses = (layer.query_dense, layer.key_dense, layer.value_dense)
     sizes = [dense.kernel.shape[0] for dense in denses]
     D = sizes[0]
@@ -1025,22 +1027,6 @@ def _mha_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
             f"multi_head_attention projects all three from d_model features. Received: query {sizes[0]}, "
             f"key {sizes[1]}, value {sizes[2]}"
         )
-    if cfg["output_shape"] is not None and tuple(np.atleast_1d(cfg["output_shape"])) != (D,):
-        raise ValueError(
-            f"{where}: output_shape cannot be converted: the canonical output has d_model features. "
-            f"Received: output_shape={cfg['output_shape']}"
-        )
-    if cfg["attention_axes"] not in (None, (1,), [1]):
-        raise ValueError(
-            f"{where}: attention_axes cannot be converted: the canonical model attends over the sequence "
-            f"axis only. Received: attention_axes={cfg['attention_axes']}"
-        )
-    for option, inert in (("use_gate", False), ("sliding_window", None)):
-        if cfg.get(option, inert) != inert:
-            raise ValueError(
-                f"{where}: {option} cannot be converted: the canonical multi_head_attention has no such "
-                f"option. Received: {option}={cfg[option]!r}"
-            )
     HD = H * key_dim
     weights = {}
     for dense, n in zip((*denses, layer.output_dense), "qkvo", strict=True):
