@@ -1,4 +1,4 @@
-"""What every TensorFlow twin shares: canonical weights in and out."""
+"""What every TensorFlow twin shares: canonical weights in and out, and the embedding lookup."""
 
 from __future__ import annotations
 
@@ -7,8 +7,25 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from twinmem.weights import check_weights, load_weights
+
+
+def embed(E, ids):
+    """Rows of the embedding E (V, d) at int ids of any shape: (...) -> (..., d)."""
+
+    # tf.gather's gradient w.r.t. E is an IndexedSlices, which GradientTape hands back as it is for a
+    # variable (and clipping, optimizers and NumPy then each need their own handling); this one is
+    # the same sum of rows, made dense, as torch's indexing gives it.
+    @tf.custom_gradient
+    def lookup(E):
+        def grad(dy):
+            return tf.math.unsorted_segment_sum(tf.reshape(dy, (-1, E.shape[-1])), tf.reshape(ids, (-1,)), E.shape[0])
+
+        return tf.gather(E, ids), grad
+
+    return lookup(tf.convert_to_tensor(E))
 
 
 def _collect(obj, prefix: str, out: dict) -> dict:

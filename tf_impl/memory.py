@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_impl.attention import masked_softmax
-from tf_impl.core import Twin
+from tf_impl.core import Twin, embed
 from twinmem.specs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
@@ -28,21 +28,6 @@ from twinmem.specs.memory import (
     ntm_head_sizes,
     position_encoding,
 )
-
-
-def embed(E, ids):
-    """Rows of E at ids: (V, d), (...) -> (..., d)."""
-
-    # tf.gather's gradient w.r.t. E is an IndexedSlices, which GradientTape hands back as it is for a
-    # variable; this one is the same sum of rows, made dense (as torch's indexing gives it).
-    @tf.custom_gradient
-    def lookup(E):
-        def grad(dy):
-            return tf.math.unsorted_segment_sum(tf.reshape(dy, (-1, E.shape[-1])), tf.reshape(ids, (-1,)), E.shape[0])
-
-        return tf.gather(E, ids), grad
-
-    return lookup(tf.convert_to_tensor(E))
 
 
 def sigmoid(x):

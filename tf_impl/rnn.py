@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import AdditiveAttention
-from tf_impl.core import Twin
+from tf_impl.core import Twin, embed
 from twinmem.specs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -41,15 +41,6 @@ from twinmem.specs.rnn import (
     num_directions,
     rnn_of,
 )
-
-
-def embed(E, tokens):
-    """Rows of the embedding E (V, E) for int tokens of any shape.
-
-    A one-hot matmul, not tf.gather: gather's gradient is an IndexedSlices, which the harness (and
-    NumPy) cannot take as an array; the one-hot product is exact (one nonzero term per row).
-    """
-    return tf.tensordot(tf.one_hot(tokens, E.shape[0], dtype=E.dtype), E, axes=1)
 
 
 class RNNCell(Twin):

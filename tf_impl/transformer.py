@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import KVCache, MultiHeadAttention
-from tf_impl.core import Twin
+from tf_impl.core import Twin, embed
 from twinmem.specs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -180,10 +180,8 @@ class TinyGPT(Twin):
             check_token_ids(c, np.asarray(tokens))
         offset = 0 if caches is None else caches[0].length
         positions = offset + tf.range(tf.shape(tokens)[1])  # (T,)
-        # One-hot products, not tf.gather: gather's gradient is an IndexedSlices, which the harness
-        # (and NumPy) cannot take as an array; the one-hot product is exact (one term per row).
-        token_embedding = tf.matmul(tf.one_hot(tokens, c.vocab_size, dtype=self.compute_dtype), self.W_te)  # (B, T, D)
-        position_embedding = tf.matmul(tf.one_hot(positions, c.max_len, dtype=self.compute_dtype), self.W_pe)  # (T, D)
+        token_embedding = embed(self.W_te, tokens)  # (B, T, D)
+        position_embedding = embed(self.W_pe, positions)  # (T, D)
         h = token_embedding + position_embedding  # (B, T, D)
         mids = {"h_0": h}
         for n, block in enumerate(self.blocks):

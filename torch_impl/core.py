@@ -1,4 +1,4 @@
-"""What every PyTorch twin shares: canonical weights in and out."""
+"""What every PyTorch twin shares: canonical weights in and out, and the embedding lookup."""
 
 from __future__ import annotations
 
@@ -10,6 +10,12 @@ import torch
 from torch import nn
 
 from twinmem.weights import check_weights, load_weights
+
+
+def embed(E, ids):
+    """Rows of the embedding E (V, d) at int ids of any shape: (...) -> (..., d)."""
+    # Plain indexing: its gradient w.r.t. E is dense already (TF's gather needs help, see its twin).
+    return E[ids]
 
 
 class Twin(nn.Module):

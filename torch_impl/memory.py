@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from torch_impl.attention import _param, masked_softmax
-from torch_impl.core import Twin
+from torch_impl.core import Twin, embed
 from twinmem.specs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
@@ -29,12 +29,6 @@ from twinmem.specs.memory import (
     ntm_head_sizes,
     position_encoding,
 )
-
-
-def embed(E, ids):
-    """Rows of E at ids: (V, d), (...) -> (..., d)."""
-    # Plain indexing: its gradient w.r.t. E is dense already (TF's gather needs help, see its twin).
-    return E[ids]
 
 
 def sigmoid(x):

@@ -25,7 +25,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
-from torch_impl.core import Twin
+from torch_impl.core import Twin, embed
 from twinmem.specs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -520,7 +520,7 @@ class LSTMLanguageModel(Twin):
 
     def forward(self, tokens, mask=None, return_intermediates=False):
         check_tokens(self.config, tokens, mask)
-        embedded = self.E[tokens]  # (B, T, E); the TF twin's one-hot matmul gives the same rows exactly
+        embedded = embed(self.E, tokens)  # (B, T, E)
         (output, _, _), m = self.lstm(embedded, mask=mask, return_intermediates=True)
         logits = torch.matmul(output, self.W_y) + self.b_y  # (B, T, V)
         mids = {"embedded": embedded, **{f"lstm.{n}": v for n, v in m.items()}}
@@ -601,13 +601,13 @@ class Seq2SeqAttention(Twin):
 
     def encode(self, source, source_mask):
         """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
-        embedded = self.E_source[source]  # (B, S, E)
+        embedded = embed(self.E_source, source)  # (B, S, E)
         (values, h_n), m = self.encoder(embedded, mask=source_mask, return_intermediates=True)
         return values, h_n[-1], m
 
     def step(self, y_t, s_tm1, values, source_mask):
         """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t."""
-        e_t = self.E_target[y_t]  # (B, E)
+        e_t = embed(self.E_target, y_t)  # (B, E)
         context, alpha = self.attention(s_tm1, values, mask=source_mask)  # (B, H), (B, S)
         (s_t,), m = self.decoder(torch.cat([e_t, context], dim=-1), (s_tm1,))
         logits_t = torch.matmul(s_t, self.W_y) + self.b_y  # (B, V_t)

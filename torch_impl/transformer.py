@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from torch_impl.attention import KVCache, MultiHeadAttention, _param
-from torch_impl.core import Twin
+from torch_impl.core import Twin, embed
 from twinmem.specs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -188,10 +188,8 @@ class TinyGPT(Twin):
             check_token_ids(c, tokens.detach().cpu().numpy())
         offset = 0 if caches is None else caches[0].length
         positions = offset + torch.arange(tokens.shape[1], device=tokens.device)  # (T,)
-        # One-hot products, as the TF twin must (tf.gather's gradient is an IndexedSlices); exact.
-        dtype = self.W_te.dtype
-        token_embedding = torch.matmul(nn.functional.one_hot(tokens, c.vocab_size).to(dtype), self.W_te)  # (B, T, D)
-        position_embedding = torch.matmul(nn.functional.one_hot(positions, c.max_len).to(dtype), self.W_pe)  # (T, D)
+        token_embedding = embed(self.W_te, tokens)  # (B, T, D)
+        position_embedding = embed(self.W_pe, positions)  # (T, D)
         h = token_embedding + position_embedding  # (B, T, D)
         mids = {"h_0": h}
         for n, block in enumerate(self.blocks):

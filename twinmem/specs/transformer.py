@@ -99,7 +99,7 @@ def block_flops(c: TransformerBlockConfig, B: int, T: int, kv_len: int | None = 
 
 
 def gpt_flops(c: TinyGPTConfig, x) -> int:
-    # The embeddings are lookups (their one-hot products add no real multiply-add); the head is a matmul.
+    # The embeddings are lookups (no multiply-add); the head is a matmul.
     B, T = x["tokens"].shape
     return c.num_layers * block_flops(block_of(c), B, T) + 2 * B * T * c.d_model * c.vocab_size
 
@@ -204,7 +204,7 @@ def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches) -> None:
 
 
 def check_token_ids(config: TinyGPTConfig, tokens: np.ndarray, name: str = "tokens") -> None:
-    """Every id in [0, V): a one-hot of an id out of range is a zero row, a silent wrong answer."""
+    """Every id in [0, V): a lookup out of range is an opaque kernel error on CPU and a zero row on GPU."""
     tokens = np.asarray(tokens)
     if tokens.size and (tokens.min() < 0 or tokens.max() >= config.vocab_size):
         bad = tokens[(tokens < 0) | (tokens >= config.vocab_size)]
