@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from tf_impl.attention import masked_softmax
 from tf_impl.core import Twin, embed
+from tf_impl.rnn import LSTMCell
 from twinmem.specs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
@@ -40,42 +41,6 @@ def softplus(x):
     return tf.maximum(x, 0.0) + tf.math.log1p(tf.exp(-tf.abs(x)))
 
 
-class LSTMCell(Twin):
-    r"""One LSTM step, the encoder of ``SeedMemoryNetwork`` and the controller of ``NTM``.
-
-    .. math::
-        [i; f; g; o] = x_t W + h_{t-1} U + b, \quad
-        c_t = \sigma(f) \odot c_{t-1} + \sigma(i) \odot \tanh(g), \quad h_t = \sigma(o) \odot \tanh(c_t)
-
-    where W is (D, 4H), U is (H, 4H) and b is (4H,), gates in the order i, f, g, o along the 4H
-    axis (torch's ``nn.LSTM`` order; its two biases are one here, as in Keras).
-
-    Call arguments:
-        x_t: (B, D). h_tm1, c_tm1: (B, H).
-
-    Returns:
-        h_t, c_t: (B, H).
-    """
-
-    def __init__(self, input_dim: int, units: int, dtype: str = "float32", **kwargs):
-        super().__init__(dtype=dtype, **kwargs)
-        self.units = units
-        self.W = self.add_weight(shape=(input_dim, 4 * units), name="W")
-        self.U = self.add_weight(shape=(units, 4 * units), name="U")
-        self.b = self.add_weight(shape=(4 * units,), name="b", initializer="zeros")
-
-    def call(self, x_t, h_tm1, c_tm1):
-        z = tf.matmul(x_t, self.W) + tf.matmul(h_tm1, self.U) + self.b  # (B, 4H)
-        H = self.units
-        i = sigmoid(z[:, :H])
-        f = sigmoid(z[:, H : 2 * H])
-        g = tf.tanh(z[:, 2 * H : 3 * H])
-        o = sigmoid(z[:, 3 * H :])
-        c_t = f * c_tm1 + i * g
-        h_t = o * tf.tanh(c_t)
-        return h_t, c_t
-
-
 class FeedForwardCell(Twin):
     r"""The NTM's feed-forward controller: :math:`h_t = \tanh(x_t W + b)`, W (D, H)."""
 
@@ -91,10 +56,10 @@ class FeedForwardCell(Twin):
 def lstm_encode(cell, x, valid):
     """Final state of an LSTM over x (B, T, D); a padded step (valid False) carries the state through."""
     B, T, _ = x.shape
-    h_t = tf.zeros((B, cell.units), x.dtype)
-    c_t = tf.zeros((B, cell.units), x.dtype)
+    h_t = tf.zeros((B, cell.hidden_size), x.dtype)
+    c_t = tf.zeros((B, cell.hidden_size), x.dtype)
     for t in range(T):
-        h_new, c_new = cell(x[:, t], h_t, c_t)
+        (h_new, c_new), _ = cell(x[:, t], (h_t, c_t))
         h_t = tf.where(valid[:, t, None], h_new, h_t)
         c_t = tf.where(valid[:, t, None], c_new, c_t)
     return h_t
@@ -431,7 +396,7 @@ class NTM(Twin):
         for t in range(T):
             controller_input = tf.concat([x[:, t], r_t], axis=-1)  # (B, I + M)
             if c.controller == "lstm":
-                h_t, c_t = self.controller(controller_input, h_t, c_t)
+                (h_t, c_t), _ = self.controller(controller_input, (h_t, c_t))
             else:
                 h_t = self.controller(controller_input)
             P = tf.matmul(h_t, self.W_read) + self.b_read  # (B, M + 6)

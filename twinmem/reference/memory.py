@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from twinmem.reference.attention import masked_softmax
 from twinmem.reference.backend import np
+from twinmem.reference.rnn import lstm_cell
 
 # The NTM's one epsilon, used the same way on all three sides (see ``ntm_address``): cosine
 # similarity divides by sqrt(|u|^2 + EPS), never 0 and differentiable there (a zero key or memory
@@ -54,22 +55,16 @@ def softmax(x):
 
 
 def lstm_step(w, prefix, x_t, h_tm1, c_tm1):
-    """One LSTM step; the fused kernels are (in, 4H) with gate order i, f, g, o."""
-    z = x_t @ w[prefix + "W"] + h_tm1 @ w[prefix + "U"] + w[prefix + "b"]  # (B, 4H)
-    H = h_tm1.shape[-1]
-    i = sigmoid(z[:, :H])
-    f = sigmoid(z[:, H : 2 * H])
-    g = np.tanh(z[:, 2 * H : 3 * H])
-    o = sigmoid(z[:, 3 * H :])
-    c_t = f * c_tm1 + i * g
-    h_t = o * np.tanh(c_t)
+    """One step of the LSTM cell of ``twinmem.reference.rnn`` whose weights are ``prefix``-named in w."""
+    cell = {n: w[prefix + n] for n in ("W_ih", "W_hh", "b")}
+    (h_t, c_t), _ = lstm_cell(cell, x_t, (h_tm1, c_tm1))
     return h_t, c_t
 
 
 def lstm_encode(w, prefix, x, valid):
     """Final state of an LSTM over x (B, T, D); a padded step (valid False) carries the state through."""
     B, T, _ = x.shape
-    H = w[prefix + "U"].shape[0]
+    H = w[prefix + "W_hh"].shape[0]
     h_t, c_t = np.zeros((B, H)), np.zeros((B, H))
     for t in range(T):
         h_new, c_new = lstm_step(w, prefix, x[:, t], h_t, c_t)

@@ -128,8 +128,8 @@ def check_memn2n_config(config: MemN2NConfig) -> None:
 
 
 def _lstm_shapes(prefix: str, input_dim: int, units: int) -> dict:
-    # Gate order i, f, g, o along the 4H axis, kernels (in, out); one bias, as Keras has it.
-    return {f"{prefix}.W": (input_dim, 4 * units), f"{prefix}.U": (units, 4 * units), f"{prefix}.b": (4 * units,)}
+    # rnn.LSTMCell's weights: gate order i, f, g, o along the 4H axis, kernels (in, out); one bias.
+    return {f"{prefix}.W_ih": (input_dim, 4 * units), f"{prefix}.W_hh": (units, 4 * units), f"{prefix}.b": (4 * units,)}
 
 
 def _seed_shapes(c: SeedMemoryNetworkConfig) -> dict:
