@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 from conftest import need
 
@@ -58,3 +59,31 @@ def test_compare_reports_worst_element(dtype):
     max_abs, max_rel, ok, where = parity.compare(a, b, parity.TOLERANCES[dtype], ("tf", "torch"))
     assert max_abs == 0.5 and max_rel == 0.5 / 4.0 and not ok
     assert where.startswith("worst at (1, 0): tf=")
+
+
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_compare_fails_on_non_finite_values_even_on_both_sides(bad):
+    a = np.array([1.0, bad])
+    for b in (np.array([1.0, 2.0]), a.copy()):
+        max_abs, _, ok, where = parity.compare(a, b, parity.TOLERANCES["float64"], ("tf", "torch"))
+        assert not ok and max_abs == np.inf and where.startswith("non-finite at (1,)")
+
+
+def test_an_intermediate_on_one_side_only_fails(monkeypatch):
+    need("torch")
+    import torch_impl.run as torch_run
+
+    forward_and_grads = torch_run.forward_and_grads
+
+    def renamed(*args, **kwargs):
+        outputs, mids, grads = forward_and_grads(*args, **kwargs)
+        mids["weights"] = mids.pop("attention_weights")
+        return outputs, mids, grads
+
+    monkeypatch.setattr(torch_run, "forward_and_grads", renamed)
+    records, _ = parity.check_model("scaled_dot_product_attention", "default", "float64")
+    failed = {(r.pair, r.quantity, r.where) for r in records if not r.ok}
+    assert ("torch-reference", "mid:weights", "only torch has it") in failed
+    if parity.unavailable("tf") is None:
+        assert ("tf-torch", "mid:attention_weights", "only tf has it") in failed
+        assert ("tf-torch", "mid:weights", "only torch has it") in failed

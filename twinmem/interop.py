@@ -60,14 +60,17 @@ def mha_to_torch(weights: Mapping[str, np.ndarray], config, dtype: str = "float3
     import torch
 
     _need_square_heads(config)
-    mha = torch.nn.MultiheadAttention(config.d_model, config.num_heads, bias=True, batch_first=True)
+    # Made in the dtype itself: float32 first and .to(float64) after would round the weights on the way.
+    mha = torch.nn.MultiheadAttention(
+        config.d_model, config.num_heads, bias=True, batch_first=True, dtype=getattr(torch, dtype)
+    )
     t = {n: torch.as_tensor(np.asarray(w, dtype=dtype)) for n, w in weights.items()}
     with torch.no_grad():
         mha.in_proj_weight.copy_(torch.cat([t["W_q"].T, t["W_k"].T, t["W_v"].T]))
         mha.in_proj_bias.copy_(torch.cat([t["b_q"], t["b_k"], t["b_v"]]))
         mha.out_proj.weight.copy_(t["W_o"].T)
         mha.out_proj.bias.copy_(t["b_o"])
-    return mha.to(getattr(torch, dtype))
+    return mha
 
 
 def mha_to_keras(weights: Mapping[str, np.ndarray], config, dtype: str = "float32", name: str | None = None):

@@ -58,11 +58,16 @@ def compare(a: np.ndarray, b: np.ndarray, tol: float, names: tuple[str, str]) ->
         return np.inf, np.inf, False, f"shapes differ: {names[0]} {a.shape}, {names[1]} {b.shape}"
     if a.size == 0:
         return 0.0, 0.0, True, ""
+    # No quantity of any model may be NaN or infinite (a fully masked row gives zeros, never NaN):
+    # a non-finite value fails, even on both sides, and never enters the scale.
+    finite = np.isfinite(a) & np.isfinite(b)
+    if not finite.all():
+        i = tuple(int(k) for k in np.argwhere(~finite)[0])
+        return np.inf, np.inf, False, f"non-finite at {i}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
     err = np.abs(a - b)
-    err = np.where(np.isnan(a) != np.isnan(b), np.inf, np.nan_to_num(err, nan=0.0))
     i = np.unravel_index(int(np.argmax(err)), err.shape)
     max_abs = float(err[i])
-    scale = max(float(np.nanmax(np.abs(a))), float(np.nanmax(np.abs(b))), 1.0)
+    scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1.0)
     max_rel = max_abs / scale
     where = f"worst at {tuple(int(k) for k in i)}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
     return max_abs, max_rel, bool(max_rel <= tol), where
@@ -123,6 +128,14 @@ def check_model(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[lis
             continue
         (out_a, mid_a, grad_a), (out_b, mid_b, grad_b) = sides[a], sides[b]
         quantities = [(f"mid:{n}", mid_a[n], mid_b[n]) for n in mid_a if n in mid_b]
+        # An intermediate on one side only fails: a renamed or dropped one would hide a divergence.
+        # The twins must name the same ones; the reference may name more, since a twin on its fused
+        # path (the framework's kernel) exposes none of the kernel's steps.
+        one_sided = set(mid_a) ^ set(mid_b) if b != "reference" else set(mid_a) - set(mid_b)
+        if mid_a and mid_b:
+            for n in sorted(one_sided):
+                where = f"only {a if n in mid_a else b} has it"
+                records.append(Record(label, dtype, f"{a}-{b}", f"mid:{n}", np.inf, np.inf, tol, False, where))
         quantities += [(f"out:{n}", x, y) for n, x, y in zip(entry.outputs, out_a, out_b, strict=True)]
         missing = sorted(set(grad_a) ^ set(grad_b))
         if missing and (grad_a and grad_b):  # an empty side is the reference without autograd (skipped)
