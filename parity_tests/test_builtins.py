@@ -101,7 +101,8 @@ def test_recurrent_builtin_bench_call_matches_twin(kind, variant, framework):
     twin, _ = steps.builtin_or_twin(
         Case(kind, "test", framework, "twin", "eager", "forward", "cpu"), entry, config, weights
     )
-    to_tensor = {"tf": __import__("tensorflow").constant, "torch": __import__("torch").as_tensor}[framework]
+    # Imported here, for this framework only: the torch cases run where TensorFlow is not installed.
+    to_tensor = __import__("tensorflow").constant if framework == "tf" else __import__("torch").as_tensor
     x = {n: to_tensor(v) for n, v in inputs.items()}
     (out,) = call(**x)
     expected = twin(**x)[0]

@@ -36,6 +36,7 @@ def test_recall_rows_hold_their_answer():
 def one_torch_thread():
     # On a shared 2-core machine torch's second OpenMP thread waits at every barrier for a core that
     # another process holds: a step takes ~0.8 s instead of ~15 ms. One thread, restored afterwards.
+    need("torch")
     import torch
 
     threads = torch.get_num_threads()
@@ -192,3 +193,19 @@ def test_train_step_clips_before_the_update_in_both_twins(one_torch_thread):
     assert abs(total - 1e-3) <= 1e-6, total  # the update's global norm is the clip norm
     for n in weights:
         np.testing.assert_allclose(updates["tf"][n], updates["torch"][n], rtol=0, atol=1e-7 + 1e-3 * 1e-3)
+
+
+def test_held_out_rows_are_unseen_in_training():
+    from twinmem.train import EVAL_SEED, TASKS, batch_seed, row_keys, unseen_rows
+
+    task = TASKS["copy"]
+    held_out = task.batch(500, seed=np.random.SeedSequence(EVAL_SEED))
+    # The stream of the held-out rows is none of the training streams, even for --seed EVAL_SEED.
+    assert row_keys(task.batch(500, seed=batch_seed(EVAL_SEED, 0))) != row_keys(held_out)
+    training = task.batch(2000, seed=batch_seed(0, 0))
+    seen = set(row_keys(training))
+    kept = unseen_rows(held_out, seen)
+    n = len(kept["inputs"])
+    assert 0 < n < 500  # copy sequences of length 1 or 2 recur: some rows must go
+    assert not seen & set(row_keys(kept))
+    assert all(len(x) == n for x in kept.values())

@@ -23,6 +23,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 def cmd_parity(args: argparse.Namespace) -> int:
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from twinmem import parity, registry
@@ -62,9 +63,9 @@ def cmd_parity(args: argparse.Namespace) -> int:
             return f"{by_pair[pair].max_abs:.1e}" if pair in by_pair else "skipped"
 
         table.add_row(
-            model,
+            escape(model),  # "name[variant]" would otherwise be read as rich markup and vanish
             dtype,
-            quantity,
+            escape(quantity),
             cell("tf-torch"),
             cell("tf-reference"),
             cell("torch-reference"),

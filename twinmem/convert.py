@@ -37,6 +37,7 @@ import argparse
 import json
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -122,6 +123,8 @@ def build_torch(args: argparse.Namespace, dtype: str = "float32"):
             **options,
         )
     elif args.layer == "mha":
+        if args.num_heads < 1 or args.embed_dim < 1:
+            raise ValueError(f"Expected --embed-dim and --num-heads >= 1. Received: {args.embed_dim}, {args.num_heads}")
         if args.embed_dim % args.num_heads:
             raise ValueError(
                 f"--embed-dim must be a multiple of --num-heads. Received: {args.embed_dim} and {args.num_heads}"
@@ -201,6 +204,7 @@ def canonical_model(metadata: Mapping[str, str], args: argparse.Namespace):
     on the other side is the one the config describes.
     """
     from twinmem import registry
+    from twinmem.weights import config_from_metadata
 
     model = metadata.get("twinmem.model")
     if model is not None:
@@ -211,7 +215,7 @@ def canonical_model(metadata: Mapping[str, str], args: argparse.Namespace):
                 f"The file holds canonical {model!r} weights; only {', '.join(MODELS)} are built-in layers"
             )
         entry = registry.get(model)
-        config = entry.config(**json.loads(metadata.get("twinmem.config", "{}")))
+        config = config_from_metadata(entry.config, metadata, repr(args.input))
     else:
         if args.model is None:
             raise ValueError(
@@ -245,6 +249,8 @@ def _config_from_args(model: str, args: argparse.Namespace):
 
     entry = registry.get(model)
     if model == "multi_head_attention":
+        if args.num_heads < 1 or args.embed_dim < 1:
+            raise ValueError(f"Expected --embed-dim and --num-heads >= 1. Received: {args.embed_dim}, {args.num_heads}")
         if args.embed_dim % args.num_heads:
             raise ValueError(
                 f"--embed-dim must be a multiple of --num-heads. Received: {args.embed_dim} and {args.num_heads}"
@@ -343,6 +349,7 @@ def convert_tensors(tensors: Mapping[str, np.ndarray], args: argparse.Namespace)
 def cmd_convert(args: argparse.Namespace) -> int:
     from safetensors.numpy import save_file
 
+    from twinmem.frameworks import unavailable
     from twinmem.weights import load_weights
 
     try:
@@ -350,6 +357,14 @@ def cmd_convert(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
         raise ValueError(str(e)) from None
     target = _target(args)
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise ValueError(f"OUTPUT is INPUT ({args.input!r}): the converted file would overwrite the original")
+    if not Path(args.output).parent.is_dir():
+        raise ValueError(f"OUTPUT's directory does not exist. Received: {args.output!r}")
+    # Every conversion builds the torch layer; Keras' side, and the canonical side (the registry twins), need TF.
+    for fw in ("torch", "tf") if "keras" in (args.source, target) else ("torch",):
+        if unavailable(fw):
+            raise ValueError(unavailable(fw))
     if target == "canonical":
         from twinmem.weights import save_weights
 

@@ -8,15 +8,16 @@ runs (each twin with the KV cache and without it) and the command exits 1 unless
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import numpy as np
 
+MODELS = ("tiny_gpt",)  # the registry models whose twins have `generate`
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="generate tokens with a language-model twin (KV cache, greedy/sampled)")
-    p.add_argument("--model", default="tiny_gpt", help="a registry model with `generate` (default: tiny_gpt)")
+    p.add_argument("--model", default="tiny_gpt", choices=MODELS, help="a registry model with `generate`")
     p.add_argument("--framework", choices=["tf", "torch", "both"], default="both")
     p.add_argument("--prompt-len", type=int, default=3, help="prompt steps (default 3)")
     p.add_argument("--new-tokens", type=int, default=5, help="tokens to generate (default 5)")
@@ -36,12 +37,12 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     entry = registry.get(args.model)
     if args.weights:
-        from twinmem.weights import load_weights
+        from twinmem.weights import config_from_metadata, load_weights
 
         weights, metadata = load_weights(args.weights)
         if metadata.get("twinmem.model") != args.model:
             raise ValueError(f"{args.weights!r} holds weights of {metadata.get('twinmem.model')!r}, not {args.model!r}")
-        config = entry.make_config(**json.loads(metadata["twinmem.config"]))
+        config = config_from_metadata(entry.config, metadata, repr(args.weights))
     else:
         config = entry.make_config()
         weights = entry.random_weights(config, args.seed)
@@ -52,12 +53,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
     for fw in frameworks:
         if unavailable(fw):
             raise ValueError(unavailable(fw))
-    print(f"prompt: {prompt.tolist()}")
+    if args.batch < 1:
+        raise ValueError(f"Expected --batch >= 1. Received: {args.batch}")
+    if args.prompt_len + args.new_tokens <= config.max_len:  # else the twins' own error says why, and no prompt
+        print(f"prompt: {prompt.tolist()}")
     results = {}
     for fw in frameworks:
         model = entry.build(fw, config, "float32", weights)
-        if not hasattr(model, "generate"):
-            raise ValueError(f"Model {args.model!r} has no `generate`")
         for use_cache in (True, False) if args.framework == "both" else (True,):
             label = f"{fw} {'cached' if use_cache else 'uncached'}{' graph' if args.graph and use_cache else ''}"
             start = time.perf_counter()

@@ -24,6 +24,10 @@ from twinmem.weights import Shapes, Weights, random_weights
 FRAMEWORKS = ("tf", "torch")
 
 
+# The dtypes every twin and the parity tolerances are made for.
+DTYPES = ("float32", "float64")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -43,14 +47,18 @@ class ModelEntry:
     bench_shapes: Mapping[str, list] = field(default_factory=dict)
     summary: str = ""
 
-    def make_config(self, variant: str = "default", **overrides: Any) -> Any:
+    def _check_variant(self, variant: str) -> None:
         if variant != "default" and variant not in self.variants:
             raise ValueError(
                 f"Unknown variant {variant!r} for model {self.name!r}; expected one of {sorted(self.variants)}"
             )
+
+    def make_config(self, variant: str = "default", **overrides: Any) -> Any:
+        self._check_variant(variant)
         return dataclasses.replace(self.config(), **{**self.variants.get(variant, {}), **overrides})
 
     def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any):
+        self._check_variant(variant)
         return self.example_inputs(config, seed, **{**self.variant_inputs.get(variant, {}), **shape})
 
     def random_weights(self, config: Any, seed: int = 0) -> Weights:
@@ -64,6 +72,8 @@ class ModelEntry:
 
     def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None):
         """Build the tf or torch twin, loading canonical ``weights`` if given."""
+        if dtype not in DTYPES:
+            raise ValueError(f"Expected `dtype` to be one of {DTYPES}. Received: {dtype!r}")
         model = self.twin_class(framework)(config, dtype=dtype)
         if weights is not None:
             model.load_canonical(weights)

@@ -364,6 +364,9 @@ def build_report(directory: str | Path) -> Path:
 def compare(a: str | Path, b: str | Path) -> str:
     """Markdown: each case present in both runs, time in A, time in B and B/A (device not part of the key,
     so a CPU run and a GPU run compare case by case)."""
+    for d in (a, b):
+        if not (Path(d) / "results.json").is_file():
+            raise ValueError(f"{str(d)!r} holds no results.json (a bench-results directory of `make bench`)")
     ra = json.loads((Path(a) / "results.json").read_text())
     rb = json.loads((Path(b) / "results.json").read_text())
 

@@ -65,9 +65,33 @@ def save_weights(path: str | Path, weights: Mapping[str, np.ndarray], model: str
 
     from safetensors.numpy import save_file
 
+    if not (is_dataclass(config) or isinstance(config, Mapping)):
+        raise TypeError(f"Expected `config` to be the model's config dataclass or a dict. Received: {type(config)}")
     cfg = asdict(config) if is_dataclass(config) else dict(config)  # type: ignore[arg-type]
     tensors = {k: np.ascontiguousarray(v) for k, v in weights.items()}
-    save_file(tensors, str(path), metadata={"twinmem.model": model, "twinmem.config": json.dumps(cfg)})
+    # NumPy scalars (np.int64(4) from a computed size) are written as the numbers they hold.
+    text = json.dumps(cfg, default=lambda x: x.item() if isinstance(x, np.generic) else repr(x))
+    save_file(tensors, str(path), metadata={"twinmem.model": model, "twinmem.config": text})
+
+
+def config_from_metadata(config_class: type, metadata: Mapping[str, str], source: str):
+    """The ``config_class`` that a canonical file's ``twinmem.config`` metadata holds (defaults if absent).
+
+    ``source`` names the file in the errors: metadata that is not a JSON object, or names an option
+    the config does not have.
+    """
+    from dataclasses import fields
+
+    try:
+        options = json.loads(metadata.get("twinmem.config", "{}"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: its twinmem.config metadata is not JSON ({e})") from None
+    if not isinstance(options, dict):
+        raise ValueError(f"{source}: its twinmem.config metadata is not a JSON object. Received: {options!r}")
+    unknown = sorted(set(options) - {f.name for f in fields(config_class)})
+    if unknown:
+        raise ValueError(f"{source}: its twinmem.config names options that {config_class.__name__} lacks: {unknown}")
+    return config_class(**options)
 
 
 def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:

@@ -96,7 +96,12 @@ def _two_fact_story(rng: np.random.Generator, length: int):
 
 
 def generate(
-    task: int, batch: int, memory_size: int = 10, sentence_len: int = SENTENCE_LEN, seed: int = 0, min_story: int = 2
+    task: int,
+    batch: int,
+    memory_size: int = 10,
+    sentence_len: int = SENTENCE_LEN,
+    seed: int | np.random.SeedSequence = 0,
+    min_story: int = 2,
 ) -> dict[str, np.ndarray]:
     """A batch of stories, questions and answers of bAbI task 1 or 2; story lengths in [min_story, memory_size].
 

@@ -21,7 +21,7 @@ import numpy as np
 
 
 def copy_task(
-    batch: int, max_len: int, bits: int = 8, seed: int = 0, min_len: int | None = None
+    batch: int, max_len: int, bits: int = 8, seed: int | np.random.SeedSequence = 0, min_len: int | None = None
 ) -> dict[str, np.ndarray]:
     """A batch of copy sequences with lengths drawn from [min_len, max_len] (all ``max_len`` if None).
 
@@ -51,7 +51,7 @@ def copy_task(
 
 
 def associative_recall(
-    batch: int, num_items: int = 3, item_len: int = 3, bits: int = 6, seed: int = 0
+    batch: int, num_items: int = 3, item_len: int = 3, bits: int = 6, seed: int | np.random.SeedSequence = 0
 ) -> dict[str, np.ndarray]:
     """A batch of associative-recall episodes: after the items and a query item, recall the next item.
 

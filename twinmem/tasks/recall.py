@@ -25,7 +25,7 @@ def recall_vocab_size(num_keys: int, num_values: int) -> int:
 
 
 def recall_task(
-    batch: int, num_pairs: int = 4, num_keys: int = 8, num_values: int = 8, seed: int = 0
+    batch: int, num_pairs: int = 4, num_keys: int = 8, num_values: int = 8, seed: int | np.random.SeedSequence = 0
 ) -> dict[str, np.ndarray]:
     """A batch of recall rows.
 

@@ -1,0 +1,83 @@
+"""Mistakes on the command line and in the library's entry points get a clear error, not a traceback."""
+
+import numpy as np
+import pytest
+from conftest import need
+
+from twinmem import cli, registry
+from twinmem.weights import config_from_metadata, load_weights, save_weights
+
+
+def test_convert_refuses_to_overwrite_its_input(tmp_path, capsys):
+    need("torch")
+    entry = registry.get("lstm")
+    config = entry.make_config()
+    path = tmp_path / "w.safetensors"
+    save_weights(path, entry.random_weights(config), "lstm", config)
+    before = path.read_bytes()
+    assert cli.main(["convert", "--from", "canonical", "--to", "torch", str(path), str(path)]) == 2
+    assert "would overwrite the original" in capsys.readouterr().err
+    assert path.read_bytes() == before
+
+
+def test_convert_names_a_missing_output_directory(tmp_path, capsys):
+    need("torch")
+    entry = registry.get("gru")
+    config = entry.make_config()
+    path = tmp_path / "w.safetensors"
+    save_weights(path, entry.random_weights(config), "gru", config)
+    assert cli.main(["convert", "--from", "canonical", "--to", "torch", str(path), str(tmp_path / "no" / "o")]) == 2
+    assert "OUTPUT's directory does not exist" in capsys.readouterr().err
+
+
+def test_generate_takes_only_models_with_generate(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["generate", "--model", "lstm"])
+    assert "invalid choice: 'lstm'" in capsys.readouterr().err
+
+
+def test_report_compare_names_a_directory_without_results(tmp_path, capsys):
+    assert cli.main(["report", str(tmp_path / "a"), str(tmp_path / "b")]) == 2
+    assert "holds no results.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        ({"twinmem.config": "{not json"}, "is not JSON"),
+        ({"twinmem.config": "[1, 2]"}, "is not a JSON object"),
+        ({"twinmem.config": '{"d_model": 8, "heads": 2}'}, r"lacks: \['heads'\]"),
+    ],
+)
+def test_config_metadata_errors_name_the_file(metadata, message):
+    config_class = registry.get("multi_head_attention").config
+    with pytest.raises(ValueError, match=message) as e:
+        config_from_metadata(config_class, metadata, "'w.safetensors'")
+    assert str(e.value).startswith("'w.safetensors'")
+
+
+def test_saved_config_round_trips_numpy_scalars(tmp_path):
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config(d_model=int(np.int64(16)))
+    weights = entry.random_weights(config)
+    save_weights(tmp_path / "w.safetensors", weights, entry.name, {**vars(config), "num_heads": np.int64(4)})
+    _, metadata = load_weights(tmp_path / "w.safetensors")
+    assert config_from_metadata(entry.config, metadata, "w") == config
+    with pytest.raises(TypeError, match="Expected `config`"):
+        save_weights(tmp_path / "x.safetensors", weights, entry.name, None)
+
+
+def test_build_and_inputs_refuse_unknown_dtypes_and_variants():
+    entry = registry.get("additive_attention")
+    with pytest.raises(ValueError, match="Expected `dtype` to be one of"):
+        entry.build("torch", entry.make_config(), "int32")
+    with pytest.raises(ValueError, match="Unknown variant 'nosuch'"):
+        entry.make_inputs(entry.make_config(), variant="nosuch")
+
+
+def test_parity_table_shows_variant_names(monkeypatch, capsys):
+    need("torch")
+    monkeypatch.setenv("COLUMNS", "200")
+    cli.main(["parity", "--model", "luong_attention", "--dtype", "float64"])
+    out = capsys.readouterr().out
+    assert "luong_attention[dot]" in out and "luong_attention[concat]" in out
