@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# The CPU wheel on this kind of machine; for a GPU install see README ("GPU install").
+# The CPU wheel on this kind of machine. Elsewhere: TORCH_SPEC="torch==2.13.0 --index-url
+# https://download.pytorch.org/whl/cpu" (PyPI's plain torch==2.13.0 is a CUDA build); GPU: README.
 TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= quick
 DEVICE ?= all
@@ -13,8 +14,8 @@ DEVICE ?= all
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[dev,tf]'
 	touch $@
 
 parity: $(BIN)/.installed
