@@ -30,6 +30,11 @@ def _skip_reason(case) -> str | None:
 
         if not torch.cuda.is_available():
             return "no GPU on this machine"
+        if case.framework == "tf":
+            import tensorflow as tf
+
+            if not tf.config.list_physical_devices("GPU"):
+                return "this TensorFlow sees no GPU (a CPU-only build, or CUDA libraries it cannot load)"
     return None
 
 

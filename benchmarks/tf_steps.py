@@ -11,6 +11,10 @@ from twinmem import interop
 RECURRENT_BUILTINS = {"keras.layers.SimpleRNN": "rnn", "keras.layers.LSTM": "lstm", "keras.layers.GRU": "gru"}
 
 
+def _device(device: str) -> str:
+    return "/GPU:0" if device == "gpu" else "/CPU:0"
+
+
 def sync(device: str) -> None:
     # GPU kernels run asynchronously: wait for every device before the clock is read.
     if device == "gpu":
@@ -28,11 +32,13 @@ def peak_memory(device: str) -> int | None:
 
 
 def gemm_step(n: int, device: str):
-    with tf.device("/GPU:0" if device == "gpu" else "/CPU:0"):
+    with tf.device(_device(device)):
         a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
 
     def step():
-        tf.matmul(a, b)
+        # Placed on the case's device: without the scope TF puts ops on a GPU whenever it has one.
+        with tf.device(_device(device)):
+            tf.matmul(a, b)
         sync(device)
 
     return step
@@ -76,7 +82,7 @@ def builtin_or_twin(case, entry, config, weights):
 
 def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
     """Return a no-argument step that runs the case once and waits for the device."""
-    with tf.device("/GPU:0" if case.device == "gpu" else "/CPU:0"):
+    with tf.device(_device(case.device)):
         call, variables = builtin_or_twin(case, entry, config, weights)
         x = {n: tf.constant(v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in inputs.items()}
     float_inputs = [t for t in x.values() if t.dtype.is_floating]
@@ -98,7 +104,8 @@ def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
         fn = tf.function(fn, jit_compile=True)
 
     def step():
-        fn()
+        with tf.device(_device(case.device)):
+            fn()
         sync(case.device)
 
     return step
@@ -108,7 +115,7 @@ def generation_step(case, entry, config, weights, inputs: dict[str, np.ndarray])
     """prefill: forward over the whole context, writing the caches; decode_cached: one token over
     caches holding context - 1 positions (the write index is reset before each step, so every step
     runs at the same context); decode_uncached: the full forward over the context for one token."""
-    with tf.device("/GPU:0" if case.device == "gpu" else "/CPU:0"):
+    with tf.device(_device(case.device)):
         model = entry.build("tf", config, "float32", weights)
         tokens = tf.constant(inputs["tokens"])
         B, T = tokens.shape
@@ -132,10 +139,12 @@ def generation_step(case, entry, config, weights, inputs: dict[str, np.ndarray])
         fn = tf.function(fn)
     elif case.mode == "xla":
         fn = tf.function(fn, jit_compile=True)
-    prefill()  # the caches hold the context before any decode step
+    with tf.device(_device(case.device)):
+        prefill()  # the caches hold the context before any decode step
 
     def step():
-        fn()
+        with tf.device(_device(case.device)):
+            fn()
         sync(case.device)
 
     return step

@@ -8,7 +8,9 @@ NumPy reference. The rules, which every model follows:
 * A matmul kernel is stored ``(in, out)`` so that ``y = x @ W + b`` (Keras' ``Dense`` orientation;
   torch's ``nn.Linear`` stores the transpose, which its converter handles).
 * Fused gate matrices state their gate order in the model's docstring; a twin that delegates to a
-  framework kernel converts from the canonical layout when it loads, never in its forward pass.
+  framework kernel converts from the canonical layout when it loads, never in its forward pass,
+  except torch's fused recurrent path, which transposes (GRU: reorders) per call so that the
+  canonical parameters stay the leaves gradients reach.
 * Files are safetensors (no pickle, ever). The model name and its config travel in the file's
   metadata, so a file says what it holds.
 """
