@@ -18,7 +18,10 @@ def unavailable(framework: str) -> str | None:
 
 
 def pin_threads(n: int) -> None:
-    """The same intra-op thread count for both frameworks (and one inter-op thread each)."""
+    """The same intra-op thread count for both frameworks; TF gets one inter-op thread.
+
+    torch's inter-op pool (used only by ``torch.jit.fork``, which no twin calls) is left as it is.
+    """
     if unavailable("torch") is None:
         import torch
 

@@ -32,10 +32,11 @@ Layouts, torch -> Keras (one direction d of one layer k; torch's suffix ``_l{k}`
   (going back: the Keras bias into ``b_ih``, zeros into ``b_hh``). Keras' GRU bias is (2, 3 H) =
   [input bias; recurrent bias], the two torch biases with their gates reordered.
 
-Dropout (torch's between layers, Keras' ``dropout`` / ``recurrent_dropout``) acts only in
-training and draws its masks differently in the two frameworks, so it is not carried over: the
-converted layer agrees with the original in inference, and training with dropout is not the
-same function on the two sides.
+Dropout acts only in training and draws its masks differently in the two frameworks, so training
+with dropout is not the same function on the two sides; the converted layer agrees with the original
+in inference. Recurrent dropout (torch's between layers, Keras' ``dropout`` / ``recurrent_dropout``)
+is not carried over, as the two mean different things; the attention dropout rate of
+``MultiheadAttention`` / ``MultiHeadAttention`` (on the attention weights in both) is.
 """
 
 from __future__ import annotations
