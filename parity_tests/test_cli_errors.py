@@ -81,3 +81,36 @@ def test_parity_table_shows_variant_names(monkeypatch, capsys):
     cli.main(["parity", "--model", "luong_attention", "--dtype", "float64"])
     out = capsys.readouterr().out
     assert "luong_attention[dot]" in out and "luong_attention[concat]" in out
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "layout"),
+    [("multi_head_attention", {"causal": True}, "torch"), ("lstm", {"path": "fused", "dropout": 0.25}, "torch")]
+    + [("multi_head_attention", {"causal": True}, "keras"), ("gru", {"num_layers": 2, "dropout": 0.5}, "keras")],
+)
+def test_convert_round_trip_keeps_float64_values_and_the_config(tmp_path, name, overrides, layout):
+    need("torch")
+    if layout == "keras":
+        need("tf")
+    entry = registry.get(name)
+    config = entry.make_config(**overrides)
+    weights = {n: w.astype(np.float64) for n, w in entry.random_weights(config).items()}
+    save_weights(tmp_path / "c.safetensors", weights, name, config)
+    paths = [str(tmp_path / n) for n in ("c.safetensors", "x.safetensors", "back.safetensors")]
+    assert cli.main(["convert", "--from", "canonical", "--to", layout, paths[0], paths[1]]) == 0
+    # No layer options: the converted file carries them, and the config's causal / path / dropout.
+    assert cli.main(["convert", "--from", layout, "--to", "canonical", paths[1], paths[2]]) == 0
+    back, metadata = load_weights(paths[2])
+    assert config_from_metadata(entry.config, metadata, paths[2]) == config
+    assert all(back[n].dtype == np.float64 and np.array_equal(back[n], w) for n, w in weights.items())
+
+
+def test_convert_refuses_an_option_that_contradicts_the_file(tmp_path, capsys):
+    need("torch")
+    entry = registry.get("rnn")
+    config = entry.make_config(activation="relu")
+    save_weights(tmp_path / "c.safetensors", entry.random_weights(config), "rnn", config)
+    x = str(tmp_path / "x.safetensors")
+    assert cli.main(["convert", "--from", "canonical", "--to", "torch", str(tmp_path / "c.safetensors"), x]) == 0
+    code = cli.main(["convert", "--from", "torch", "--to", "canonical", "--nonlinearity", "tanh", x, x + ".back"])
+    assert code == 2 and "--nonlinearity tanh contradicts the input file" in capsys.readouterr().err

@@ -29,11 +29,17 @@ conversions are ``twinmem.interop``'s ``torch_to_canonical``, ``keras_to_canonic
 ``bias_ih + bias_hh`` (a float sum), and what the canonical layout cannot express (``--kdim``,
 ``--vdim``) is refused. A layer without biases (``--no-bias``) becomes zero biases; going back from
 canonical, the layer always has biases.
+
+A file ``twinmem convert`` writes carries the layer options in its metadata (``twinmem.options``)
+and, when converted from canonical, the canonical config (``twinmem.canonical_config``): converting
+it back needs no options (one that contradicts the file is refused), and the config fields no torch
+or Keras weight holds (``causal``, ``path``, ``dropout``) come back as they were.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Mapping
@@ -81,9 +87,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g = p.add_argument_group("rnn / lstm / gru (nn.RNN, nn.LSTM, nn.GRU <-> SimpleRNN, LSTM, GRU)")
     g.add_argument("--input-size", type=int, help="H_in, the features of each input step")
     g.add_argument("--hidden-size", type=int, help="H, torch's hidden_size, Keras' units")
-    g.add_argument("--num-layers", type=int, default=1, help="stacked layers (default: 1)")
-    g.add_argument("--bidirectional", action="store_true", help="both directions, concatenated")
-    g.add_argument("--nonlinearity", choices=["tanh", "relu"], default="tanh", help="rnn only (default: tanh)")
+    g.add_argument("--num-layers", type=int, help="stacked layers (default: 1)")
+    g.add_argument("--bidirectional", action="store_true", default=None, help="both directions, concatenated")
+    g.add_argument("--nonlinearity", choices=["tanh", "relu"], help="rnn only (default: tanh)")
     g = p.add_argument_group("mha (nn.MultiheadAttention <-> MultiHeadAttention)")
     g.add_argument("--embed-dim", type=int, help="E, the query size (= num_heads * head size)")
     g.add_argument("--num-heads", type=int, help="H, the number of heads")
@@ -95,7 +101,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     g = p.add_argument_group("embedding (nn.Embedding <-> Embedding)")
     g.add_argument("--num-embeddings", type=int, help="vocabulary size")
     g.add_argument("--embedding-dim", type=int)
-    p.add_argument("--no-bias", action="store_true", help="the layer has no biases (rnn, lstm, gru, mha, linear)")
+    p.add_argument(
+        "--no-bias", action="store_true", default=None, help="the layer has no biases (rnn, lstm, gru, mha, linear)"
+    )
     p.add_argument("input", metavar="INPUT", help="safetensors file in the --from layout")
     p.add_argument("output", metavar="OUTPUT", help="safetensors file to write in the --to layout")
     p.set_defaults(func=cmd_convert)
@@ -105,6 +113,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def build_torch(args: argparse.Namespace, dtype: str = "float32"):
     """The torch module the options describe (fresh weights), in ``dtype``."""
     import torch
+
+    resolve_options(args, {})  # options still unset (a caller that parsed arguments itself) take defaults
 
     missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[args.layer] if getattr(args, n) is None]
     if missing:
@@ -141,6 +151,7 @@ def build_torch(args: argparse.Namespace, dtype: str = "float32"):
 
 def describe(args: argparse.Namespace) -> str:
     """The layer in words, for error messages and the output file's metadata."""
+    resolve_options(args, {})
     shown = [f"{n}={getattr(args, n)}" for n in _NEEDS[args.layer]]
     if args.layer in ("rnn", "lstm", "gru"):
         shown += [f"num_layers={args.num_layers}", f"bidirectional={args.bidirectional}"]
@@ -176,6 +187,39 @@ def _dtype_of(tensors: Mapping[str, np.ndarray]) -> str:
     if len(dtypes) > 1 or not dtypes <= {"float32", "float64"}:
         raise ValueError(f"Expected float32 or float64 tensors, all of one dtype. Received: {sorted(dtypes)}")
     return dtypes.pop()
+
+
+# Every layer option, and its value when neither the command line nor the input file gives it.
+OPTIONS = {
+    "layer": None,
+    "name": None,
+    "input_size": None,
+    "hidden_size": None,
+    "num_layers": 1,
+    "bidirectional": False,
+    "nonlinearity": "tanh",
+    "embed_dim": None,
+    "num_heads": None,
+    "kdim": None,
+    "vdim": None,
+    "in_features": None,
+    "out_features": None,
+    "num_embeddings": None,
+    "embedding_dim": None,
+    "no_bias": False,
+}
+
+
+def resolve_options(args: argparse.Namespace, metadata: Mapping[str, str]) -> None:
+    """Fill the layer options the command line left out from the input file's ``twinmem.options``
+    (what ``twinmem convert`` wrote), then from the defaults; an option given both ways must agree."""
+    saved = json.loads(metadata.get("twinmem.options", "{}"))
+    for option, default in OPTIONS.items():
+        given, stored = getattr(args, option), saved.get(option)
+        if given is not None and stored is not None and given != stored:
+            flag = "--" + option.replace("_", "-")
+            raise ValueError(f"{flag} {given} contradicts the input file, written for {option} = {stored!r}")
+        setattr(args, option, given if given is not None else stored if stored is not None else default)
 
 
 def _target(args: argparse.Namespace) -> str:
@@ -286,7 +330,6 @@ def from_canonical(
 
 def to_canonical(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> tuple[str, object, dict]:
     """The built-in layer's tensors (``args.source`` layout) -> (model name, config, canonical weights)."""
-    import dataclasses
 
     from twinmem import interop
 
@@ -307,6 +350,28 @@ def to_canonical(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) ->
             raise ValueError(f"--causal is a multi_head_attention option. Received: --layer {args.layer}")
         config = dataclasses.replace(config, causal=True)
     return model, config, weights
+
+
+def restore_config(model: str, config, metadata: Mapping[str, str], args: argparse.Namespace):
+    """The canonical config a file converted from canonical came from, if it describes the same layer.
+
+    A torch or Keras file holds no ``causal``, ``path`` or ``dropout``; ``twinmem convert`` kept the
+    original config in the file's metadata, and it is taken back when every other field agrees.
+    ``--causal`` still wins.
+    """
+    from twinmem import registry
+    from twinmem.weights import config_from_metadata
+
+    if metadata.get("twinmem.canonical_model") != model:
+        return config
+    entry = registry.get(model)
+    saved = config_from_metadata(
+        entry.config, {"twinmem.config": metadata["twinmem.canonical_config"]}, repr(args.input)
+    )
+    free = {"causal", "path", "dropout"}
+    if any(getattr(saved, f.name) != getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in free):
+        return config
+    return dataclasses.replace(saved, causal=True) if args.causal else saved
 
 
 def _loaded_torch(tensors: Mapping[str, np.ndarray], args: argparse.Namespace):
@@ -356,6 +421,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         tensors, metadata = load_weights(args.input)
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
         raise ValueError(str(e)) from None
+    resolve_options(args, metadata)
     target = _target(args)
     if Path(args.output).resolve() == Path(args.input).resolve():
         raise ValueError(f"OUTPUT is INPUT ({args.input!r}): the converted file would overwrite the original")
@@ -369,15 +435,27 @@ def cmd_convert(args: argparse.Namespace) -> int:
         from twinmem.weights import save_weights
 
         model, config, weights = to_canonical(tensors, args)
+        config = restore_config(model, config, metadata, args)
         save_weights(args.output, weights, model, config)
         print(f"wrote {len(weights)} canonical tensors of {model} {config} to {args.output}")
         return 0
     if args.source == "canonical":
-        out = from_canonical(tensors, *canonical_model(metadata, args), args)
+        model, canonical_config = canonical_model(metadata, args)
+        out = from_canonical(tensors, model, canonical_config, args)
     else:
         out = convert_tensors(tensors, args)
-    metadata = {"twinmem.layout": target, "twinmem.layer": describe(args), "twinmem.from": json.dumps(args.input)}
-    save_file({n: np.ascontiguousarray(t) for n, t in out.items()}, args.output, metadata=metadata)
+    written = {
+        "twinmem.layout": target,
+        "twinmem.layer": describe(args),
+        "twinmem.from": json.dumps(args.input),
+        # So that converting back needs no options, and a canonical config's fields that no weight
+        # holds (causal, path, dropout) come back: see resolve_options and restore_config.
+        "twinmem.options": json.dumps({option: getattr(args, option) for option in OPTIONS}),
+    }
+    if args.source == "canonical":
+        written["twinmem.canonical_model"] = metadata.get("twinmem.model", args.model)
+        written["twinmem.canonical_config"] = json.dumps(dataclasses.asdict(canonical_config))
+    save_file({n: np.ascontiguousarray(t) for n, t in out.items()}, args.output, metadata=written)
     print(f"wrote {len(out)} {target} tensors of {describe(args)} to {args.output}")
     return 0
 
