@@ -30,6 +30,7 @@ def test_round_trip_is_bit_exact(name, variant, framework, dtype, tmp_path):
     loaded, metadata = load_weights(path)
     assert metadata["twinmem.model"] == name
     assert {n: w.tobytes() for n, w in loaded.items()} == {n: w.tobytes() for n, w in weights.items()}
+    assert list(loaded) == list(weights), "the file keeps the order it was saved in"
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)

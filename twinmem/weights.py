@@ -73,7 +73,9 @@ def save_weights(path: str | Path, weights: Mapping[str, np.ndarray], model: str
     tensors = {k: np.ascontiguousarray(v) for k, v in weights.items()}
     # NumPy scalars (np.int64(4) from a computed size) are written as the numbers they hold.
     text = json.dumps(cfg, default=lambda x: x.item() if isinstance(x, np.generic) else repr(x))
-    save_file(tensors, str(path), metadata={"twinmem.model": model, "twinmem.config": text})
+    # safetensors lists tensors sorted by name; the canonical (export) order travels in the metadata.
+    metadata = {"twinmem.model": model, "twinmem.config": text, "twinmem.names": json.dumps(list(tensors))}
+    save_file(tensors, str(path), metadata=metadata)
 
 
 def config_from_metadata(config_class: type, metadata: Mapping[str, str], source: str):
@@ -107,6 +109,9 @@ def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:
         with safe_open(str(path), framework="numpy") as f:
             metadata = dict(f.metadata() or {})
             weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
+        names = json.loads(metadata.get("twinmem.names", "[]"))
+        if sorted(names) == sorted(weights):  # the order save_weights was given
+            weights = {k: weights[k] for k in names}
     except Exception as e:  # safetensors raises its own error types for a bad header
         raise ValueError(
             f"{str(path)!r} is not a safetensors file ({e}); twinmem reads weights only from safetensors, "
