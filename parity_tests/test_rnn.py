@@ -162,15 +162,6 @@ def test_classifier_reads_the_last_valid_step(framework):
         assert _close(logits[b : b + 1], alone)
 
 
-def test_torch_fused_path_refuses_empty_sequences():
-    need("torch")
-    entry, config, model = _build("torch", "gru", "default", path="fused")
-    x = entry.make_inputs(config)
-    x["mask"][1] = False
-    with pytest.raises(ValueError, match=r"every sequence in `mask` to have at least one valid step"):
-        _run("torch", model, **x)
-
-
 @pytest.mark.parametrize("path", ["explicit", "fused"])
 def test_greedy_decoding_is_the_same_in_both_twins_and_matches_teacher_forcing(path):
     entry = registry.get("seq2seq_attention")

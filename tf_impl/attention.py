@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_impl.core import Twin
+from tf_impl.core import Twin, check_tensors, known_values
 from twinmem.specs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
     MultiHeadAttentionConfig,
     ScaledDotProductAttentionConfig,
+    check_cache_room,
     check_query_key_value,
     check_query_values,
 )
@@ -89,7 +90,8 @@ class AdditiveAttention(Twin):
         self.b_V = self.add_weight(shape=(1,), initializer="zeros", name="b_V")
 
     def call(self, query, values, mask=None, return_intermediates=False):
-        check_query_values(self.config, query, values, mask)
+        check_tensors(query=query, values=values, mask=mask)
+        check_query_values(self.config, query, values, mask, self.compute_dtype)
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
         query_features = tf.matmul(q, self.W1) + self.b1  # (B, Tq, U)
         value_features = tf.matmul(values, self.W2) + self.b2  # (B, T, U)
@@ -142,7 +144,8 @@ class LuongAttention(Twin):
             self.v_a = self.add_weight(shape=(c.units,), name="v_a")
 
     def call(self, query, values, mask=None, return_intermediates=False):
-        check_query_values(self.config, query, values, mask)
+        check_tensors(query=query, values=values, mask=mask)
+        check_query_values(self.config, query, values, mask, self.compute_dtype)
         c = self.config
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":
@@ -190,7 +193,8 @@ class ScaledDotProductAttention(Twin):
 
     def call(self, query, key, value, mask=None, return_intermediates=False):
         c = self.config
-        check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim)
+        check_tensors(query=query, key=key, value=value, mask=mask)
+        check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim, self.compute_dtype)
         output, attention_weights, scores = scaled_dot_product(
             query, key, value, None if mask is None else mask[:, None, :], c.causal
         )
@@ -217,8 +221,15 @@ class KVCache:
         """Write k, v (B, H, t, d_h) at positions [length, length + t); return the new positions."""
         t = tf.shape(k)[2]
         positions = self.length + tf.range(t)
-        # An assert op rather than a Python check: it runs inside tf.function too.
-        tf.debugging.assert_less_equal(self.length + t, self.max_len, message="KV cache overflow: max_len reached")
+        length = known_values(self.length)
+        if length is not None:
+            check_cache_room(int(length), k.shape[2], self.max_len)
+        else:  # in tf.function the length exists only when the graph runs: an assert op, run before the writes
+            fits = tf.debugging.assert_less_equal(
+                self.length + t, self.max_len, message="KV cache overflow: max_len reached"
+            )
+            with tf.control_dependencies([fits]):
+                t = tf.identity(t)
         self.k[:, :, self.length : self.length + t].assign(k)
         self.v[:, :, self.length : self.length + t].assign(v)
         self.length.assign_add(t)
@@ -243,7 +254,7 @@ class MultiHeadAttention(Twin):
     Call arguments:
         query: (B, Tq, D). key, value: (B, T, D).
         mask: optional bool key-padding mask, True = attend: (B, T), or (B, T_max) with a cache.
-        cache: optional ``KVCache``.
+        cache: optional ``KVCache``; query, key and value are then the same Tq new positions.
 
     Returns:
         output (B, Tq, D), attention_weights (B, H, Tq, T) (T_max with a cache).
@@ -274,7 +285,8 @@ class MultiHeadAttention(Twin):
     def call(self, query, key, value, mask=None, cache=None, return_intermediates=False):
         c = self.config
         kv_len = None if cache is None else cache.max_len
-        check_query_key_value(c, query, key, value, mask, c.d_model, c.d_model, kv_len)
+        check_tensors(query=query, key=key, value=value, mask=mask)
+        check_query_key_value(c, query, key, value, mask, c.d_model, c.d_model, self.compute_dtype, kv_len)
         if cache is not None and query.shape[0] != cache.batch_size:
             raise ValueError(
                 f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"

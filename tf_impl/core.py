@@ -9,6 +9,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from twinmem import checks
 from twinmem.weights import check_weights, load_weights
 
 
@@ -26,6 +27,16 @@ def embed(E, ids):
         return tf.gather(E, ids), grad
 
     return lookup(tf.convert_to_tensor(E))
+
+
+def check_tensors(**tensors) -> None:
+    """A TypeError naming an argument that is not a tensor (Keras' __call__ has made NumPy arrays tensors)."""
+    checks.check_tensors((tf.Tensor, tf.Variable), "tf.Tensor or a NumPy array", tensors)
+
+
+def known_values(x) -> np.ndarray | None:
+    """x's values as NumPy for the value checks of twinmem.specs; None in a traced graph, which has none."""
+    return np.asarray(x) if tf.executing_eagerly() else None
 
 
 def _collect(obj, prefix: str, out: dict) -> dict:
@@ -47,7 +58,8 @@ class Twin(keras.layers.Layer):
     """Base of the TF twins. Weight names are the attribute names, sub-twins add ``name.``."""
 
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
+        # No autocast of float inputs to the layer's dtype: the input checks refuse a wrong dtype, as in torch.
+        super().__init__(autocast=False, **kwargs)
         # Masks are explicit call arguments here; Keras' implicit mask propagation stays out of it
         # (without this, Keras warns on every call that a `mask` argument "destroys the mask").
         self.supports_masking = True
@@ -64,11 +76,9 @@ class Twin(keras.layers.Layer):
             weights = load_weights(weights)[0]
         variables = self.canonical_variables()
         check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()}, type(self).__name__)
+        checks.check_float_weights(weights)
         for name, variable in variables.items():
-            value = np.asarray(weights[name])
-            if value.dtype.kind != "f":
-                raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {value.dtype}")
-            variable.assign(value.astype(variable.dtype))
+            variable.assign(np.asarray(weights[name]).astype(variable.dtype))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
         return {name: np.array(v.numpy()) for name, v in self.canonical_variables().items()}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_impl.attention import masked_softmax
-from tf_impl.core import Twin, embed
+from tf_impl.core import Twin, check_tensors, embed, known_values
 from tf_impl.rnn import LSTMCell
 from twinmem.specs.memory import (
     NTM_EPS,
@@ -109,7 +109,8 @@ class SeedMemoryNetwork(Twin):
         self.encoder = LSTMCell(c.embedding_size, c.hidden_size, dtype=dtype)
 
     def call(self, query, memory_indices, return_intermediates=False):
-        check_seed_inputs(self.config, query, memory_indices)
+        check_tensors(query=query, memory_indices=memory_indices)
+        check_seed_inputs(self.config, query, memory_indices, known_values)
         query_embedding = embed(self.embedding, query)  # (B, Tq, E)
         query_encoded = lstm_encode(self.encoder, query_embedding, query != 0)  # (B, H)
         memory_embeddings = embed(self.embedding, memory_indices)  # (B, Tm, E)
@@ -208,7 +209,8 @@ class MemN2N(Twin):
 
     def call(self, stories, query, return_intermediates=False):
         c = self.config
-        check_memn2n_inputs(c, stories, query)
+        check_tensors(stories=stories, query=query)
+        check_memn2n_inputs(c, stories, query, known_values)
         slot_mask = tf.reduce_any(stories != 0, axis=-1)  # (B, M)
         A, C, B, W_T, T_A, T_C = self.matrices()
         u_k = encode_sentences(B, query, self.l)  # (B, d)
@@ -272,7 +274,8 @@ class KVMemoryNetwork(Twin):
 
     def call(self, query, keys, values, return_intermediates=False):
         c = self.config
-        check_kv_inputs(c, query, keys, values)
+        check_tensors(query=query, keys=keys, values=values)
+        check_kv_inputs(c, query, keys, values, known_values)
         slot_mask = tf.reduce_any(keys != 0, axis=-1)  # (B, M)
         k_h = encode_sentences(self.A, keys, self.l)  # (B, M, d)
         v_h = encode_sentences(self.A, values, self.l)  # (B, M, d)
@@ -379,7 +382,8 @@ class NTM(Twin):
 
     def call(self, x, return_intermediates=False):
         c = self.config
-        check_ntm_inputs(c, x)
+        check_tensors(x=x)
+        check_ntm_inputs(c, x, self.compute_dtype)
         B, T, _ = x.shape
         N, M, H = c.memory_slots, c.memory_width, c.controller_size
         if c.memory_init == "learned":

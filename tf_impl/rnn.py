@@ -10,9 +10,10 @@ same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
   gates i, f, c, o and z, r, h, as the canonical layout does), so nothing is converted, at load or in
   the forward pass. It returns no intermediates.
 
-Mask convention (the whole project): bool (B, T), True = valid step, right padding. Outputs past a
-sequence's length are zero; the final state is the state at its last valid step, for the backward
-direction too (which starts at that step).
+Mask convention (the whole project): bool (B, T), True = valid step, right padding (refused
+otherwise). Outputs past a sequence's length are zero; the final state is the state at its last valid
+step, for the backward direction too (which starts at that step). An all-False row (no valid step)
+gives zero outputs and the initial state as its final state, on both paths.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import AdditiveAttention
-from tf_impl.core import Twin, embed
+from tf_impl.core import Twin, check_tensors, embed, known_values
 from twinmem.specs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -32,6 +33,7 @@ from twinmem.specs.rnn import (
     Seq2SeqAttentionConfig,
     attention_of,
     check_config,
+    check_greedy,
     check_recurrent_inputs,
     check_sample,
     check_seq2seq,
@@ -208,7 +210,8 @@ class _Recurrent(Twin):
 
     def run(self, x, mask=None, h_0=None, c_0=None, training=None, return_intermediates=False):
         c = self.config
-        check_recurrent_inputs(c, x, mask, h_0, c_0)
+        check_tensors(x=x, mask=mask, h_0=h_0, c_0=c_0)
+        check_recurrent_inputs(c, x, mask, h_0, c_0, self.compute_dtype, known_values)
         D, B = num_directions(c), tf.shape(x)[0]
         layer_input, finals, mids = x, [], {}
         for layer in range(c.num_layers):
@@ -455,7 +458,8 @@ class LSTMLanguageModel(Twin):
         return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
 
     def call(self, tokens, mask=None, training=None, return_intermediates=False):
-        check_tokens(self.config, tokens, mask)
+        check_tensors(tokens=tokens, mask=mask)
+        check_tokens(self.config, tokens, mask, known_values)
         embedded = embed(self.E, tokens)  # (B, T, E)
         (output, _, _), m = self.lstm(embedded, mask=mask, training=training, return_intermediates=True)
         logits = tf.matmul(output, self.W_y) + self.b_y  # (B, T, V)
@@ -549,7 +553,8 @@ class Seq2SeqAttention(Twin):
         return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
 
     def call(self, source, source_mask, target, return_intermediates=False):
-        check_seq2seq(self.config, source, source_mask, target)
+        check_tensors(source=source, source_mask=source_mask, target=target)
+        check_seq2seq(self.config, source, source_mask, target, known_values)
         values, s_t, encoder_mids = self.encode(source, source_mask)
         logits, alphas, steps = [], [], []
         for t in range(target.shape[1]):
@@ -566,7 +571,9 @@ class Seq2SeqAttention(Twin):
 
     def greedy_decode(self, source, source_mask, bos: int, steps: int):
         """Greedy decoding from the token ``bos``: tokens (B, steps) int64 and attention_weights (B, steps, S)."""
-        check_seq2seq(self.config, source, source_mask, source)
+        check_tensors(source=source, source_mask=source_mask)
+        check_seq2seq(self.config, source, source_mask, None, known_values)
+        check_greedy(self.config, bos, steps)
         values, s_t, _ = self.encode(source, source_mask)
         y_t = tf.fill((tf.shape(source)[0],), tf.constant(bos, tf.int64))
         tokens, alphas = [], []

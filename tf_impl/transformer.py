@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import KVCache, MultiHeadAttention
-from tf_impl.core import Twin, embed
+from tf_impl.core import Twin, check_tensors, embed, known_values
 from twinmem.specs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -26,7 +26,6 @@ from twinmem.specs.transformer import (
     check_block_inputs,
     check_generate,
     check_gpt_inputs,
-    check_token_ids,
 )
 
 
@@ -112,7 +111,8 @@ class TransformerBlock(Twin):
         self.mlp = MLP(c.d_model, dtype=dtype)
 
     def call(self, x, mask=None, cache=None, return_intermediates=False):
-        check_block_inputs(self.config, x, mask, None if cache is None else cache.max_len)
+        check_tensors(x=x, mask=mask)
+        check_block_inputs(self.config, x, mask, self.compute_dtype, None if cache is None else cache.max_len)
         x_1 = self.ln_1(x)
         (attended, _), attention_mids = self.attention(x_1, x_1, x_1, mask=mask, cache=cache, return_intermediates=True)
         a = x + attended  # (B, T, D)
@@ -175,9 +175,8 @@ class TinyGPT(Twin):
 
     def call(self, tokens, mask=None, caches=None, return_intermediates=False):
         c = self.config
-        check_gpt_inputs(c, tokens, mask, caches)
-        if tf.executing_eagerly():  # ids are values: a traced graph has none to check
-            check_token_ids(c, np.asarray(tokens))
+        check_tensors(tokens=tokens, mask=mask)
+        check_gpt_inputs(c, tokens, mask, caches, known_values)
         offset = 0 if caches is None else caches[0].length
         positions = offset + tf.range(tf.shape(tokens)[1])  # (T,)
         token_embedding = embed(self.W_te, tokens)  # (B, T, D)

@@ -12,12 +12,13 @@ import math
 import torch
 from torch import nn
 
-from torch_impl.core import Twin
+from torch_impl.core import Twin, check_tensors, known_values
 from twinmem.specs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
     MultiHeadAttentionConfig,
     ScaledDotProductAttentionConfig,
+    check_cache_room,
     check_query_key_value,
     check_query_values,
 )
@@ -89,7 +90,7 @@ class AdditiveAttention(Twin):
     """
 
     def __init__(self, config: AdditiveAttentionConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.W1 = _param(c.query_dim, c.units, dtype=dtype)
         self.b1 = _param(c.units, dtype=dtype)
@@ -99,7 +100,8 @@ class AdditiveAttention(Twin):
         self.b_V = _param(1, dtype=dtype)
 
     def forward(self, query, values, mask=None, return_intermediates=False):
-        check_query_values(self.config, query, values, mask)
+        check_tensors(query=query, values=values, mask=mask)
+        check_query_values(self.config, query, values, mask, self.compute_dtype)
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
         query_features = torch.matmul(q, self.W1) + self.b1  # (B, Tq, U)
         value_features = torch.matmul(values, self.W2) + self.b2  # (B, T, U)
@@ -138,7 +140,7 @@ class LuongAttention(Twin):
     """
 
     def __init__(self, config: LuongAttentionConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         if c.score not in ("dot", "general", "concat"):
             raise ValueError(f"Expected `score` to be 'dot', 'general' or 'concat'. Received: {c.score!r}")
@@ -151,7 +153,8 @@ class LuongAttention(Twin):
             self.v_a = _param(c.units, dtype=dtype)
 
     def forward(self, query, values, mask=None, return_intermediates=False):
-        check_query_values(self.config, query, values, mask)
+        check_tensors(query=query, values=values, mask=mask)
+        check_query_values(self.config, query, values, mask, self.compute_dtype)
         c = self.config
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":
@@ -193,12 +196,13 @@ class ScaledDotProductAttention(Twin):
     """
 
     def __init__(self, config: ScaledDotProductAttentionConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = config
 
     def forward(self, query, key, value, mask=None, return_intermediates=False):
         c = self.config
-        check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim)
+        check_tensors(query=query, key=key, value=value, mask=mask)
+        check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim, self.compute_dtype)
         output, attention_weights, scores = scaled_dot_product(
             query, key, value, None if mask is None else mask[:, None, :], c.causal
         )
@@ -233,9 +237,9 @@ class KVCache:
         """Write k, v (B, H, t, d_h) at positions [length, length + t); return the new positions."""
         t = k.shape[2]
         positions = self.length + torch.arange(t, device=k.device)
-        # A Python check costs a host sync, and under torch.compile it would be a graph break: eager only.
-        if not torch.compiler.is_compiling() and int(self.length) + t > self.max_len:
-            raise ValueError(f"KV cache overflow: {int(self.length)} + {t} positions exceed max_len = {self.max_len}")
+        length = known_values(self.length)  # None under torch.compile, where a check would break the graph
+        if length is not None:
+            check_cache_room(int(length), t, self.max_len)
         self.k.index_copy_(2, positions, k)
         self.v.index_copy_(2, positions, v)
         self.length += t
@@ -260,14 +264,14 @@ class MultiHeadAttention(Twin):
     Call arguments:
         query: (B, Tq, D). key, value: (B, T, D).
         mask: optional bool key-padding mask, True = attend: (B, T), or (B, T_max) with a cache.
-        cache: optional ``KVCache``.
+        cache: optional ``KVCache``; query, key and value are then the same Tq new positions.
 
     Returns:
         output (B, Tq, D), attention_weights (B, H, Tq, T) (T_max with a cache).
     """
 
     def __init__(self, config: MultiHeadAttentionConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         inner = c.num_heads * c.head_dim
         self.W_q = _param(c.d_model, inner, dtype=dtype)
@@ -297,7 +301,8 @@ class MultiHeadAttention(Twin):
     def forward(self, query, key, value, mask=None, cache=None, return_intermediates=False):
         c = self.config
         kv_len = None if cache is None else cache.max_len
-        check_query_key_value(c, query, key, value, mask, c.d_model, c.d_model, kv_len)
+        check_tensors(query=query, key=key, value=value, mask=mask)
+        check_query_key_value(c, query, key, value, mask, c.d_model, c.d_model, self.compute_dtype, kv_len)
         if cache is not None and query.shape[0] != cache.batch_size:
             raise ValueError(
                 f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"

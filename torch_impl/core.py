@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from twinmem import checks
 from twinmem.weights import check_weights, load_weights
 
 
@@ -18,8 +19,23 @@ def embed(E, ids):
     return E[ids]
 
 
+def check_tensors(**tensors) -> None:
+    """A TypeError naming an argument that is not a tensor (torch, unlike Keras, converts no NumPy array)."""
+    checks.check_tensors(torch.Tensor, "torch.Tensor", tensors)
+
+
+def known_values(x) -> np.ndarray | None:
+    """x's values as NumPy for the value checks of twinmem.specs; None under torch.compile, which has none."""
+    return None if torch.compiler.is_compiling() else x.detach().cpu().numpy()
+
+
 class Twin(nn.Module):
     """Base of the torch twins. Weight names are the attribute names, sub-twins add ``name.``."""
+
+    def __init__(self, dtype: str = "float32"):
+        super().__init__()
+        # Keras' name for it: the dtype the twin computes in, which its float inputs must have.
+        self.compute_dtype = dtype
 
     def canonical_variables(self) -> dict[str, nn.Parameter]:
         return dict(self.named_parameters())
@@ -30,12 +46,10 @@ class Twin(nn.Module):
             weights = load_weights(weights)[0]
         variables = self.canonical_variables()
         check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()}, type(self).__name__)
+        checks.check_float_weights(weights)
         with torch.no_grad():
             for name, variable in variables.items():
-                value = np.asarray(weights[name])
-                if value.dtype.kind != "f":
-                    raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {value.dtype}")
-                variable.copy_(torch.as_tensor(value).to(variable.dtype))
+                variable.copy_(torch.as_tensor(np.asarray(weights[name])).to(variable.dtype))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
         return {name: v.detach().cpu().numpy().copy() for name, v in self.canonical_variables().items()}

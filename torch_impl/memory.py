@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from torch_impl.attention import _param, masked_softmax
-from torch_impl.core import Twin, embed
+from torch_impl.core import Twin, check_tensors, embed, known_values
 from torch_impl.rnn import LSTMCell
 from twinmem.specs.memory import (
     NTM_EPS,
@@ -46,7 +46,7 @@ class FeedForwardCell(Twin):
     r"""The NTM's feed-forward controller: :math:`h_t = \tanh(x_t W + b)`, W (D, H)."""
 
     def __init__(self, input_dim: int, units: int, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.W = _param(input_dim, units, dtype=dtype)
         self.b = _param(units, dtype=dtype)
 
@@ -101,7 +101,7 @@ class SeedMemoryNetwork(Twin):
     """
 
     def __init__(self, config: SeedMemoryNetworkConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.embedding = _param(c.vocab_size, c.embedding_size, dtype=dtype)
         self.W_d = _param(c.hidden_size, c.output_size, dtype=dtype)
@@ -110,7 +110,8 @@ class SeedMemoryNetwork(Twin):
         self.encoder = LSTMCell(c.embedding_size, c.hidden_size, dtype=dtype)
 
     def forward(self, query, memory_indices, return_intermediates=False):
-        check_seed_inputs(self.config, query, memory_indices)
+        check_tensors(query=query, memory_indices=memory_indices)
+        check_seed_inputs(self.config, query, memory_indices, known_values)
         query_embedding = embed(self.embedding, query)  # (B, Tq, E)
         query_encoded = lstm_encode(self.encoder, query_embedding, query != 0)  # (B, H)
         memory_embeddings = embed(self.embedding, memory_indices)  # (B, Tm, E)
@@ -172,7 +173,7 @@ class MemN2N(Twin):
     """
 
     def __init__(self, config: MemN2NConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         check_memn2n_config(config)
         self.config = c = config
         self.linear_start = c.linear_start
@@ -209,7 +210,8 @@ class MemN2N(Twin):
 
     def forward(self, stories, query, return_intermediates=False):
         c = self.config
-        check_memn2n_inputs(c, stories, query)
+        check_tensors(stories=stories, query=query)
+        check_memn2n_inputs(c, stories, query, known_values)
         slot_mask = torch.any(stories != 0, dim=-1)  # (B, M)
         A, C, B, W_T, T_A, T_C = self.matrices()
         u_k = encode_sentences(B, query, self.l)  # (B, d)
@@ -262,7 +264,7 @@ class KVMemoryNetwork(Twin):
     """
 
     def __init__(self, config: KVMemoryNetworkConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.A = _param(c.vocab_size, c.embedding_dim, dtype=dtype)
         self.R = _param(c.hops, c.embedding_dim, c.embedding_dim, dtype=dtype)
@@ -271,7 +273,8 @@ class KVMemoryNetwork(Twin):
 
     def forward(self, query, keys, values, return_intermediates=False):
         c = self.config
-        check_kv_inputs(c, query, keys, values)
+        check_tensors(query=query, keys=keys, values=values)
+        check_kv_inputs(c, query, keys, values, known_values)
         slot_mask = torch.any(keys != 0, dim=-1)  # (B, M)
         k_h = encode_sentences(self.A, keys, self.l)  # (B, M, d)
         v_h = encode_sentences(self.A, values, self.l)  # (B, M, d)
@@ -357,7 +360,7 @@ class NTM(Twin):
     """
 
     def __init__(self, config: NTMConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         check_ntm_config(config)
         self.config = c = config
         read, write = ntm_head_sizes(c)
@@ -378,7 +381,8 @@ class NTM(Twin):
 
     def forward(self, x, return_intermediates=False):
         c = self.config
-        check_ntm_inputs(c, x)
+        check_tensors(x=x)
+        check_ntm_inputs(c, x, self.compute_dtype)
         B, T, _ = x.shape
         N, M, H = c.memory_slots, c.memory_width, c.controller_size
         if c.memory_init == "learned":

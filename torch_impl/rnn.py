@@ -10,9 +10,10 @@ same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
   transposes are views, the single canonical bias is ``bias_ih`` with a zero ``bias_hh``, and the GRU
   swaps its z and r column blocks into torch's r, z, n order. It returns no intermediates.
 
-Mask convention (the whole project): bool (B, T), True = valid step, right padding. Outputs past a
-sequence's length are zero; the final state is the state at its last valid step, for the backward
-direction too (which starts at that step).
+Mask convention (the whole project): bool (B, T), True = valid step, right padding (refused
+otherwise). Outputs past a sequence's length are zero; the final state is the state at its last valid
+step, for the backward direction too (which starts at that step). An all-False row (no valid step)
+gives zero outputs and the initial state as its final state, on both paths.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
-from torch_impl.core import Twin, embed
+from torch_impl.core import Twin, check_tensors, embed, known_values
 from twinmem.specs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -35,6 +36,7 @@ from twinmem.specs.rnn import (
     Seq2SeqAttentionConfig,
     attention_of,
     check_config,
+    check_greedy,
     check_recurrent_inputs,
     check_sample,
     check_seq2seq,
@@ -69,7 +71,7 @@ class RNNCell(Twin):
     """
 
     def __init__(self, input_size: int, hidden_size: int, activation: str, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.activation = activation
         self.W_ih = _param(input_size, hidden_size, dtype=dtype)
         self.W_hh = _param(hidden_size, hidden_size, dtype=dtype)
@@ -102,7 +104,7 @@ class LSTMCell(Twin):
     """
 
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.hidden_size = hidden_size
         self.W_ih = _param(input_size, 4 * hidden_size, dtype=dtype)
         self.W_hh = _param(hidden_size, 4 * hidden_size, dtype=dtype)
@@ -143,7 +145,7 @@ class GRUCell(Twin):
     """
 
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.hidden_size = hidden_size
         self.W_ih = _param(input_size, 3 * hidden_size, dtype=dtype)
         self.W_hh = _param(hidden_size, 3 * hidden_size, dtype=dtype)
@@ -187,7 +189,7 @@ class _Recurrent(Twin):
     kind = ""
 
     def __init__(self, config, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         check_config(config)
         self.config = c = config
         D, H = num_directions(c), c.hidden_size
@@ -211,7 +213,8 @@ class _Recurrent(Twin):
 
     def run(self, x, mask=None, h_0=None, c_0=None, return_intermediates=False):
         c = self.config
-        check_recurrent_inputs(c, x, mask, h_0, c_0)
+        check_tensors(x=x, mask=mask, h_0=h_0, c_0=c_0)
+        check_recurrent_inputs(c, x, mask, h_0, c_0, self.compute_dtype, known_values)
         if c.path == "fused":
             # torch's kernel runs every layer and direction, and the dropout between them, in one call;
             # Keras' layers each run one layer and direction, so the TF twin loops over them below.
@@ -258,16 +261,18 @@ class _Recurrent(Twin):
         if mask is None:
             y, states = functional_call(self.kernel, self.kernel_weights(), (x, hx))
             return (y, *states) if self.kind == "lstm" else (y, states)
-        lengths = mask.sum(dim=1).cpu()
-        if bool((lengths == 0).any()):
-            raise ValueError(
-                "Expected every sequence in `mask` to have at least one valid step (torch's packed sequences "
-                f"refuse empty ones). Received: lengths {lengths.tolist()}"
-            )
-        packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        lengths = mask.sum(dim=1).cpu()  # right padding: checked in check_recurrent_inputs
+        # Packed sequences refuse empty ones: an all-False row runs one step here, then gets zero outputs
+        # and its initial states back, as on the other paths.
+        packed = pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
         y, states = functional_call(self.kernel, self.kernel_weights(), (packed, hx))
         y, _ = pad_packed_sequence(y, batch_first=True, total_length=T)  # (B, T, D H), zero past each length
-        return (y, *states) if self.kind == "lstm" else (y, states)
+        states, hx = (states, hx) if self.kind == "lstm" else ((states,), (hx,))
+        if bool((lengths == 0).any()):
+            valid = (lengths > 0).to(x.device)  # (B,)
+            y = torch.where(valid[:, None, None], y, torch.zeros_like(y))
+            states = tuple(torch.where(valid[None, :, None], s, s_0) for s, s_0 in zip(states, hx, strict=True))
+        return (y, *states)
 
 
 class RNN(_Recurrent):
@@ -461,7 +466,7 @@ class RNNClassifier(Twin):
     """
 
     def __init__(self, config: RNNClassifierConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.rnn = RNN(rnn_of(c), dtype=dtype)
         self.W_y = _param(c.hidden_size, c.output_size, dtype=dtype)
@@ -505,7 +510,7 @@ class LSTMLanguageModel(Twin):
     """
 
     def __init__(self, config: LSTMLanguageModelConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.E = _param(c.vocab_size, c.embed_dim, dtype=dtype)
         self.lstm = LSTM(lstm_of(c), dtype=dtype)
@@ -519,7 +524,8 @@ class LSTMLanguageModel(Twin):
         return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
 
     def forward(self, tokens, mask=None, return_intermediates=False):
-        check_tokens(self.config, tokens, mask)
+        check_tensors(tokens=tokens, mask=mask)
+        check_tokens(self.config, tokens, mask, known_values)
         embedded = embed(self.E, tokens)  # (B, T, E)
         (output, _, _), m = self.lstm(embedded, mask=mask, return_intermediates=True)
         logits = torch.matmul(output, self.W_y) + self.b_y  # (B, T, V)
@@ -572,7 +578,7 @@ class Seq2SeqAttention(Twin):
     """
 
     def __init__(self, config: Seq2SeqAttentionConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.E_source = _param(c.source_vocab_size, c.embed_dim, dtype=dtype)
         self.encoder = GRU(encoder_of(c), dtype=dtype)
@@ -614,7 +620,8 @@ class Seq2SeqAttention(Twin):
         return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
 
     def forward(self, source, source_mask, target, return_intermediates=False):
-        check_seq2seq(self.config, source, source_mask, target)
+        check_tensors(source=source, source_mask=source_mask, target=target)
+        check_seq2seq(self.config, source, source_mask, target, known_values)
         values, s_t, encoder_mids = self.encode(source, source_mask)
         logits, alphas, steps = [], [], []
         for t in range(target.shape[1]):
@@ -631,7 +638,9 @@ class Seq2SeqAttention(Twin):
 
     def greedy_decode(self, source, source_mask, bos: int, steps: int):
         """Greedy decoding from the token ``bos``: tokens (B, steps) int64 and attention_weights (B, steps, S)."""
-        check_seq2seq(self.config, source, source_mask, source)
+        check_tensors(source=source, source_mask=source_mask)
+        check_seq2seq(self.config, source, source_mask, None, known_values)
+        check_greedy(self.config, bos, steps)
         values, s_t, _ = self.encode(source, source_mask)
         y_t = torch.full((source.shape[0],), bos, dtype=torch.int64, device=source.device)
         tokens, alphas = [], []

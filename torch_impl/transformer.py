@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from torch_impl.attention import KVCache, MultiHeadAttention, _param
-from torch_impl.core import Twin, embed
+from torch_impl.core import Twin, check_tensors, embed, known_values
 from twinmem.specs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -27,7 +27,6 @@ from twinmem.specs.transformer import (
     check_block_inputs,
     check_generate,
     check_gpt_inputs,
-    check_token_ids,
 )
 
 
@@ -47,7 +46,7 @@ class LayerNorm(Twin):
     """
 
     def __init__(self, features: int, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.gamma = nn.Parameter(torch.ones(features, dtype=getattr(torch, dtype)))
         self.beta = _param(features, dtype=dtype)
 
@@ -67,7 +66,7 @@ class MLP(Twin):
     """
 
     def __init__(self, d_model: int, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         hidden = MLP_RATIO * d_model
         self.W_fc = _param(d_model, hidden, dtype=dtype)
         self.b_fc = _param(hidden, dtype=dtype)
@@ -105,7 +104,7 @@ class TransformerBlock(Twin):
     """
 
     def __init__(self, config: TransformerBlockConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.ln_1 = LayerNorm(c.d_model, dtype=dtype)
         self.attention = MultiHeadAttention(attention_of(c), dtype=dtype)
@@ -113,7 +112,8 @@ class TransformerBlock(Twin):
         self.mlp = MLP(c.d_model, dtype=dtype)
 
     def forward(self, x, mask=None, cache=None, return_intermediates=False):
-        check_block_inputs(self.config, x, mask, None if cache is None else cache.max_len)
+        check_tensors(x=x, mask=mask)
+        check_block_inputs(self.config, x, mask, self.compute_dtype, None if cache is None else cache.max_len)
         x_1 = self.ln_1(x)
         (attended, _), attention_mids = self.attention(x_1, x_1, x_1, mask=mask, cache=cache, return_intermediates=True)
         a = x + attended  # (B, T, D)
@@ -162,7 +162,7 @@ class TinyGPT(Twin):
     """
 
     def __init__(self, config: TinyGPTConfig, dtype: str = "float32"):
-        super().__init__()
+        super().__init__(dtype=dtype)
         self.config = c = config
         self.W_te = _param(c.vocab_size, c.d_model, dtype=dtype)
         self.W_pe = _param(c.max_len, c.d_model, dtype=dtype)
@@ -183,9 +183,8 @@ class TinyGPT(Twin):
 
     def forward(self, tokens, mask=None, caches=None, return_intermediates=False):
         c = self.config
-        check_gpt_inputs(c, tokens, mask, caches)
-        if not torch.compiler.is_compiling():  # ids are values: a compiled graph has none to check
-            check_token_ids(c, tokens.detach().cpu().numpy())
+        check_tensors(tokens=tokens, mask=mask)
+        check_gpt_inputs(c, tokens, mask, caches, known_values)
         offset = 0 if caches is None else caches[0].length
         positions = offset + torch.arange(tokens.shape[1], device=tokens.device)  # (T,)
         token_embedding = embed(self.W_te, tokens)  # (B, T, D)

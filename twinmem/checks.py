@@ -1,12 +1,14 @@
 """Input checks shared by both twins, so that both raise the same words for the same mistake.
 
-They take plain shape tuples (``None`` for a dimension unknown while tracing a graph) and dtype
-names, so no framework is imported here.
+They take plain shape tuples (``None`` for a dimension unknown while tracing a graph), dtype
+names and NumPy values, so no framework is imported here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
 
 Shape = Sequence[int | None]
 
@@ -50,7 +52,56 @@ def check_mask(name: str, shape: Shape, dtype: object, expected: Shape) -> None:
         raise ValueError(f"Expected `{name}` of shape {tuple(expected)}. Received: shape {tuple(shape)}")
 
 
-def check_float(name: str, dtype: object) -> None:
+def check_dtype(name: str, dtype: object, expected: str) -> None:
+    """A float input in the model's own dtype: never a silent cast (Keras autocasts) or a kernel error (torch)."""
     dtype = dtype_name(dtype)
-    if dtype not in ("float16", "bfloat16", "float32", "float64"):
-        raise TypeError(f"Expected `{name}` of a floating dtype. Received: dtype {dtype}")
+    if dtype != expected:
+        raise TypeError(f"Expected `{name}` of dtype {expected} (the model's dtype). Received: dtype {dtype}")
+
+
+def check_tensors(kinds: type | tuple[type, ...], what: str, tensors: Mapping[str, object]) -> None:
+    """Each argument (None = absent) is a tensor the twin can use, not an object it would fail on deep inside."""
+    for name, x in tensors.items():
+        if x is not None and not isinstance(x, kinds):
+            raise TypeError(f"Expected `{name}` to be a {what}. Received: {type(x).__module__}.{type(x).__qualname__}")
+
+
+def check_steps(name: str, shape: Shape, axis: int, what: str) -> None:
+    """At least one step: the loops over time stack their per-step results, and there are none to stack."""
+    if shape[axis] == 0:
+        raise ValueError(
+            f"Expected `{name}` to have at least one {what} on axis {axis % len(shape)}. Received: shape {tuple(shape)}"
+        )
+
+
+# Value checks take NumPy values, or None where they are unknown (in tf.function, torch.compile): the
+# twins pass their `known_values` (a device-to-host copy), so these run per top-level call, not per step.
+KnownValues = Callable[[object], np.ndarray | None]
+
+
+def check_ids(name: str, ids: np.ndarray | None, vocab_size: int, what: str = "vocab_size") -> None:
+    """Every id in [0, V): out of range, a lookup is an opaque kernel error or reads a wrong row, silently."""
+    if ids is not None and ids.size and (ids.min() < 0 or ids.max() >= vocab_size):
+        bad = ids[(ids < 0) | (ids >= vocab_size)]
+        raise ValueError(f"Expected `{name}` ids in [0, {what} = {vocab_size}). Received: id {int(bad.flat[0])}")
+
+
+def check_right_padded(name: str, mask: np.ndarray | None) -> None:
+    """Each row of a (B, T) mask is a valid prefix, True then False: the fused recurrent kernels take lengths."""
+    if mask is None:
+        return
+    rises = np.any(mask[:, 1:] & ~mask[:, :-1], axis=1)  # (B,), a True after a False
+    if rises.any():
+        row = int(np.argmax(rises))
+        raise ValueError(
+            f"Expected `{name}` right-padded (each row True on its valid steps, then False). "
+            f"Received: row {row} = {mask[row].astype(int).tolist()}"
+        )
+
+
+def check_float_weights(weights: Mapping[str, object]) -> None:
+    """Every weight floating, checked before any is assigned: a refused load leaves the twin as it was."""
+    for name, value in weights.items():
+        dtype = np.asarray(value).dtype
+        if dtype.kind != "f":
+            raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {dtype}")

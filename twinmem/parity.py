@@ -30,6 +30,14 @@ TOLERANCES = {
     # Unit roundoff 6e-8; the same reductions, and the reference's exact float64, stay near 1e-6.
     "float32": 1e-5,
 }
+# Two twins trained side by side from the same weights on the same batches: the largest
+# |loss_tf - loss_torch| / max(|loss|, 1) over a short run (parity_tests/test_train.py). Step 1 is a
+# forward pass, held to TOLERANCES["float32"]; after it, Adam divides each gradient component by
+# its own RMS, so float32 rounding in a component near zero becomes an update difference of up to
+# 2 lr. Measured over 12 steps: 3e-7 (ntm) to 7e-7 (tiny_gpt, memn2n). 1e-3 leaves room for other
+# BLAS builds and still fails for a real difference: other batches, another loss or a wrong update
+# rule move the loss by far more within a step or two (the tests also require a 5 % decrease).
+TRAIN_DRIFT = 1e-3
 PAIRS = (("tf", "torch"), ("tf", "reference"), ("torch", "reference"))
 
 

@@ -66,6 +66,7 @@ class NTMConfig:
 
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
+# `known_values` is the twin's own (tf_impl.core / torch_impl.core): NumPy values, None in a traced graph.
 def check_token_ids(name: str, shape, dtype, rank_legend: str, dims: dict[int, tuple[int, str]]) -> None:
     checks.check_rank(name, shape, (len(rank_legend.split(",")),), rank_legend)
     if checks.dtype_name(dtype) not in ("int32", "int64"):
@@ -76,22 +77,26 @@ def check_token_ids(name: str, shape, dtype, rank_legend: str, dims: dict[int, t
         checks.check_dim(name, shape, axis, size, what)
 
 
-def check_seed_inputs(config: SeedMemoryNetworkConfig, query, memory_indices) -> None:
+def check_seed_inputs(config: SeedMemoryNetworkConfig, query, memory_indices, known_values: checks.KnownValues) -> None:
     check_token_ids("query", query.shape, query.dtype, "(B, Tq)", {})
     check_token_ids("memory_indices", memory_indices.shape, memory_indices.dtype, "(B, Tm)", {})
     checks.check_same("memory_indices", memory_indices.shape, 0, "query", query.shape, 0)
+    checks.check_ids("query", known_values(query), config.vocab_size)
+    checks.check_ids("memory_indices", known_values(memory_indices), config.vocab_size)
 
 
-def check_memn2n_inputs(config: MemN2NConfig, stories, query) -> None:
+def check_memn2n_inputs(config: MemN2NConfig, stories, query, known_values: checks.KnownValues) -> None:
     c = config
     check_token_ids(
         "stories", stories.shape, stories.dtype, "(B, M, S)", {1: (c.memory_size, "M"), 2: (c.sentence_len, "S")}
     )
     check_token_ids("query", query.shape, query.dtype, "(B, S)", {1: (c.sentence_len, "S")})
     checks.check_same("stories", stories.shape, 0, "query", query.shape, 0)
+    checks.check_ids("stories", known_values(stories), c.vocab_size)
+    checks.check_ids("query", known_values(query), c.vocab_size)
 
 
-def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values) -> None:
+def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values, known_values: checks.KnownValues) -> None:
     c = config
     check_token_ids("query", query.shape, query.dtype, "(B, S_q)", {1: (c.query_len, "S_q")})
     check_token_ids("keys", keys.shape, keys.dtype, "(B, M, S_k)", {1: (c.memory_size, "M"), 2: (c.key_len, "S_k")})
@@ -100,12 +105,15 @@ def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values) -> None:
     )
     checks.check_same("keys", keys.shape, 0, "query", query.shape, 0)
     checks.check_same("values", values.shape, 0, "query", query.shape, 0)
+    for name, ids in (("query", query), ("keys", keys), ("values", values)):
+        checks.check_ids(name, known_values(ids), c.vocab_size)
 
 
-def check_ntm_inputs(config: NTMConfig, x) -> None:
+def check_ntm_inputs(config: NTMConfig, x, dtype: str) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, I)")
     checks.check_dim("x", x.shape, -1, config.input_dim, "I")
-    checks.check_float("x", x.dtype)
+    checks.check_steps("x", x.shape, 1, "step")
+    checks.check_dtype("x", x.dtype, dtype)
 
 
 def check_ntm_config(config: NTMConfig) -> None:

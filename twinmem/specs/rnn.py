@@ -354,25 +354,35 @@ register(
 
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
-def check_recurrent_inputs(config, x, mask, h_0, c_0=None) -> None:
+# `known_values` is the twin's own (tf_impl.core / torch_impl.core): NumPy values, None in a traced graph.
+def check_recurrent_inputs(config, x, mask, h_0, c_0, dtype: str, known_values: checks.KnownValues) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, D)")
     checks.check_dim("x", x.shape, -1, config.input_size, "D")
-    checks.check_float("x", x.dtype)
+    checks.check_steps("x", x.shape, 1, "step")
+    checks.check_dtype("x", x.dtype, dtype)
     if mask is not None:
         checks.check_mask("mask", mask.shape, mask.dtype, (x.shape[0], x.shape[1]))
+        checks.check_right_padded("mask", known_values(mask))
     state_shape = (config.num_layers * num_directions(config), x.shape[0], config.hidden_size)
     for name, state in (("h_0", h_0), ("c_0", c_0)):
         if state is not None:
             checks.check_rank(name, state.shape, (3,), "(L * num_directions, B, H)")
             if not all(a is None or a == b for a, b in zip(state.shape, state_shape, strict=True)):
                 raise ValueError(f"Expected `{name}` of shape {state_shape}. Received: shape {tuple(state.shape)}")
+            checks.check_dtype(name, state.dtype, dtype)
 
 
-def check_tokens(config, tokens, mask) -> None:
-    checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
+def _check_token_tensor(name: str, tokens) -> None:
+    checks.check_rank(name, tokens.shape, (2,), "(B, T)")
     dtype = checks.dtype_name(tokens.dtype)
     if dtype not in ("int32", "int64"):
-        raise TypeError(f"Expected `tokens` of dtype int32 or int64. Received: dtype {dtype}")
+        raise TypeError(f"Expected `{name}` of dtype int32 or int64. Received: dtype {dtype}")
+    checks.check_steps(name, tokens.shape, 1, "step")
+
+
+def check_tokens(config, tokens, mask, known_values: checks.KnownValues) -> None:
+    _check_token_tensor("tokens", tokens)
+    checks.check_ids("tokens", known_values(tokens), config.vocab_size)
     if mask is not None:
         checks.check_mask("mask", mask.shape, mask.dtype, tuple(tokens.shape))
 
@@ -499,12 +509,23 @@ register(
 )
 
 
-def check_seq2seq(config, source, source_mask, target) -> None:
-    for name, tokens in (("source", source), ("target", target)):
-        checks.check_rank(name, tokens.shape, (2,), "(B, T)")
-        dtype = checks.dtype_name(tokens.dtype)
-        if dtype not in ("int32", "int64"):
-            raise TypeError(f"Expected `{name}` of dtype int32 or int64. Received: dtype {dtype}")
-    checks.check_same("target", target.shape, 0, "source", source.shape, 0)
+def check_seq2seq(config, source, source_mask, target, known_values: checks.KnownValues) -> None:
+    """``target`` None: greedy decoding, which has none."""
+    c = config
+    _check_token_tensor("source", source)
+    checks.check_ids("source", known_values(source), c.source_vocab_size, "source_vocab_size")
+    if target is not None:
+        _check_token_tensor("target", target)
+        checks.check_same("target", target.shape, 0, "source", source.shape, 0)
+        checks.check_ids("target", known_values(target), c.target_vocab_size, "target_vocab_size")
     if source_mask is not None:
         checks.check_mask("source_mask", source_mask.shape, source_mask.dtype, tuple(source.shape))
+        checks.check_right_padded("source_mask", known_values(source_mask))
+
+
+def check_greedy(config, bos: int, steps: int) -> None:
+    checks.check_ids("bos", np.asarray(bos), config.target_vocab_size, "target_vocab_size")
+    if not isinstance(steps, int | np.integer):
+        raise TypeError(f"Expected `steps` of type int. Received: {type(steps).__name__}")
+    if steps < 1:
+        raise ValueError(f"Expected `steps` >= 1. Received: {steps}")

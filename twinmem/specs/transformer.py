@@ -21,7 +21,7 @@ import numpy as np
 from twinmem import checks
 from twinmem.reference import transformer as ref
 from twinmem.registry import ModelEntry, register
-from twinmem.specs.attention import MultiHeadAttentionConfig, _mask
+from twinmem.specs.attention import MultiHeadAttentionConfig, _mask, check_cache_room
 
 LAYER_NORM_EPS, GELU_C, GELU_CUBIC = ref.LAYER_NORM_EPS, ref.GELU_C, ref.GELU_CUBIC  # defined once, there
 MLP_RATIO = 4  # the MLP's hidden width is 4 D, as in GPT-2 and "Attention Is All You Need"
@@ -174,15 +174,16 @@ register(
 
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
-def check_block_inputs(config: TransformerBlockConfig, x, mask, kv_len: int | None = None) -> None:
+def check_block_inputs(config: TransformerBlockConfig, x, mask, dtype: str, kv_len: int | None = None) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, D)")
     checks.check_dim("x", x.shape, -1, config.d_model, "D")
-    checks.check_float("x", x.dtype)
+    checks.check_dtype("x", x.dtype, dtype)
     if mask is not None:
         checks.check_mask("mask", mask.shape, mask.dtype, (x.shape[0], x.shape[1] if kv_len is None else kv_len))
 
 
-def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches) -> None:
+def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches, known_values: checks.KnownValues) -> None:
+    """``known_values``: the twin's own (tf_impl.core / torch_impl.core), NumPy values or None in a traced graph."""
     checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
     dtype = checks.dtype_name(tokens.dtype)
     if dtype not in ("int32", "int64"):
@@ -198,24 +199,24 @@ def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches) -> None:
             raise ValueError(f"Expected one cache per block ({config.num_layers}). Received: {len(caches)}")
         if B is not None and caches[0].batch_size != B:
             raise ValueError(f"Expected `tokens` with batch size {caches[0].batch_size} (the caches'). Received: {B}")
+        cached = known_values(caches[0].length)
+        if cached is not None and T is not None:
+            # Here, before the position embedding: positions past max_len have no row in W_pe.
+            check_cache_room(int(cached), T, config.max_len)
     if mask is not None:
         length = tuple(tokens.shape) if caches is None else (B, config.max_len)
         checks.check_mask("mask", mask.shape, mask.dtype, length)
-
-
-def check_token_ids(config: TinyGPTConfig, tokens: np.ndarray, name: str = "tokens") -> None:
-    """Every id in [0, V): a lookup out of range is an opaque kernel error on CPU and a zero row on GPU."""
-    tokens = np.asarray(tokens)
-    if tokens.size and (tokens.min() < 0 or tokens.max() >= config.vocab_size):
-        bad = tokens[(tokens < 0) | (tokens >= config.vocab_size)]
-        raise ValueError(
-            f"Expected `{name}` ids in [0, vocab_size = {config.vocab_size}). Received: id {int(bad.flat[0])}"
-        )
+    checks.check_ids("tokens", known_values(tokens), config.vocab_size)
 
 
 def check_generate(config: TinyGPTConfig, tokens: np.ndarray, max_new_tokens: int, temperature, top_k, uniforms):
     checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
-    check_token_ids(config, tokens)
+    if tokens.dtype.kind not in "iu":
+        # np.asarray keeps floats, and the int64 prompt tensor would truncate them silently.
+        raise TypeError(f"Expected `tokens` of an integer dtype (token ids). Received: dtype {tokens.dtype}")
+    checks.check_ids("tokens", tokens, config.vocab_size)
+    if not isinstance(max_new_tokens, int | np.integer):
+        raise TypeError(f"Expected `max_new_tokens` of type int. Received: {type(max_new_tokens).__name__}")
     B, T = tokens.shape
     if T < 1 or T > config.max_len:
         raise ValueError(
