@@ -28,7 +28,7 @@ def test_masked_keys_get_exactly_zero_weight(framework, name):
     keys_axis_mask = mask.reshape(mask.shape[0], *([1] * (weights.ndim - 2)), mask.shape[1])
     assert np.all(weights[np.broadcast_to(~keys_axis_mask, weights.shape)] == 0.0)
     assert np.all(np.isfinite(weights)) and np.all(weights[-1] == 0.0)
-    assert np.allclose(weights[0].sum(-1), 1.0, atol=1e-6)
+    assert np.max(np.abs(weights[0].sum(-1) - 1.0)) <= TOLERANCES["float32"]  # a float32 softmax sums to 1
 
 
 @pytest.mark.parametrize("framework", ["tf", "torch"])
@@ -66,6 +66,6 @@ def test_kv_cache_steps_equal_full_forward(framework, dtype):
     assert np.max(np.abs(cached - full)) <= TOLERANCES[dtype] * max(np.max(np.abs(full)), 1.0)
     with pytest.raises(ValueError, match="batch size 2"):
         model(x[:1, :1], x[:1, :1], x[:1, :1], cache=cache)
-    # torch: ValueError; TF: InvalidArgumentError from the assert op (it must also work in a graph).
-    with pytest.raises(Exception, match="KV cache overflow"):
+    # Eagerly both twins raise the same ValueError (in a TF graph, the assert op says the same words).
+    with pytest.raises(ValueError, match="KV cache overflow"):
         model(x[:, :3], x[:, :3], x[:, :3], cache=cache)  # 7 written + 3 > max_len 9

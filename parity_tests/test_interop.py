@@ -502,8 +502,7 @@ def _registry_recurrent(case: str, num_layers: int, bidirectional: bool):
 
 
 @pytest.mark.parametrize("case, num_layers, bidirectional", _RECURRENT_GRID)
-def test_canonical_to_builtins_computes_the_registry_twin(case, num_layers, bidirectional):
-    need("tf")
+def test_canonical_to_torch_computes_the_registry_twin(case, num_layers, bidirectional):
     need("torch")
     import torch
 
@@ -516,17 +515,30 @@ def test_canonical_to_builtins_computes_the_registry_twin(case, num_layers, bidi
     out, states = module(torch.as_tensor(x))
     for got, want in zip((out, *_states(states)), expected, strict=True):
         _close(_np(got), _np(want))
+    # Back to canonical: permutations and transposes, and b + 0 for the torch bias pair.
+    name, back_config, back = interop.torch_to_canonical(module)
+    assert name == model and back_config == config and sorted(back) == sorted(weights)
+    for n, w in weights.items():
+        np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
+
+
+@pytest.mark.parametrize("case, num_layers, bidirectional", _RECURRENT_GRID)
+def test_canonical_to_keras_computes_the_registry_twin(case, num_layers, bidirectional):
+    need("tf")
+    from twinmem import interop
+
+    model, entry, config, weights = _registry_recurrent(case, num_layers, bidirectional)
+    x = np.random.default_rng(0).standard_normal((N, L, H_IN)).astype(np.float32)
+    expected = entry.build("tf", config, weights=weights)(x=x)  # (output, h_n[, c_n])
     layer = interop.canonical_to_keras(model, config, weights)
     _close(layer(x), _np(expected[0]))  # the whole output sequence, batch-major
     k_out, k_states = interop.keras_call_like_torch(layer, x)
     for got, want in zip((k_out, *_states(k_states)), expected, strict=True):
         _close(got, _np(want))
-    # Back to canonical from both: permutations and transposes, and b + 0 for the torch bias pair.
-    for name, back_config, back in (interop.torch_to_canonical(module), interop.keras_to_canonical(layer)):
-        assert name == model and back_config == config
-        assert sorted(back) == sorted(weights)
-        for n, w in weights.items():
-            np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
+    name, back_config, back = interop.keras_to_canonical(layer)
+    assert name == model and back_config == config and sorted(back) == sorted(weights)
+    for n, w in weights.items():
+        np.testing.assert_array_equal(back[n], w.astype(np.float32), err_msg=n)
 
 
 @pytest.mark.parametrize("case, num_layers, bidirectional", _RECURRENT_GRID)

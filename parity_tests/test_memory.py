@@ -7,6 +7,7 @@ import pytest
 from conftest import need
 
 from twinmem import registry
+from twinmem.parity import TOLERANCES
 from twinmem.tasks import babi, copy
 
 FRAMEWORKS = ["tf", "torch"]
@@ -41,7 +42,7 @@ def test_padded_slots_get_exactly_zero_attention(framework, name, variant):
     assert np.all(np.isfinite(p))
     if not getattr(config, "linear_start", False):
         sums = p.sum(-1)[valid.any(-1)]
-        assert np.allclose(sums, 1.0, atol=1e-6)
+        assert np.max(np.abs(sums - 1.0)) <= TOLERANCES["float32"]  # a float32 softmax sums to 1
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -71,7 +72,7 @@ def test_seed_network_ignores_trailing_padding(framework):
     padded = {n: np.concatenate([v, np.zeros((v.shape[0], 3), v.dtype)], axis=1) for n, v in x.items()}
     (out_padded,) = _run(framework, model, **padded)
     assert out.shape == (x["query"].shape[0], config.output_size)
-    np.testing.assert_allclose(out_padded, out, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(out_padded, out)  # a padded step carries the state through unchanged
 
 
 @pytest.mark.parametrize("framework", FRAMEWORKS)
@@ -86,7 +87,7 @@ def test_ntm_weightings_sum_to_one(framework, variant):
         for w in (read_weights, write_weights):
             assert w.shape == (*x["x"].shape[:2], config.memory_slots)
             assert np.all(w >= 0.0) and np.all(np.isfinite(w))
-            np.testing.assert_allclose(w.sum(-1), 1.0, atol=1e-6)
+            assert np.max(np.abs(w.sum(-1) - 1.0)) <= TOLERANCES["float32"]
 
 
 def test_ntm_gradient_is_finite_on_zero_memory():

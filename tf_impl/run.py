@@ -33,7 +33,7 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
         **{f"weight:{n}": v for n, v in variables.items()},
     }
     grads = tape.gradient(loss, list(sources.values()), unconnected_gradients=tf.UnconnectedGradients.ZERO)
-    # tf.gather (embeddings) yields sparse IndexedSlices gradients; densify them to compare.
+    # A tf.gather of a weight outside core.embed yields a sparse IndexedSlices gradient; made dense to compare.
     grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     return (
         tuple(np.asarray(o) for o in outputs),

@@ -543,7 +543,7 @@ class LSTMLanguageModel(Twin):
         if temperature == 0:
             return torch.argmax(logits, dim=-1)
         cdf = torch.cumsum(torch.softmax(logits / temperature, dim=-1), dim=-1)  # (B, V)
-        u = torch.as_tensor(uniforms, dtype=torch.float64)[:, None]  # (B, 1)
+        u = torch.as_tensor(uniforms, dtype=torch.float64, device=logits.device)[:, None]  # (B, 1)
         below = torch.sum((cdf <= u).to(torch.int64), dim=-1)
         return torch.clamp(below, max=logits.shape[-1] - 1)
 

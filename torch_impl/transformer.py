@@ -217,9 +217,9 @@ class TinyGPT(Twin):
         logits = logits / temperature
         if top_k is not None:
             kth = torch.topk(logits, k=top_k).values[:, -1:]  # (B, 1)
-            logits = torch.where(logits < kth, torch.tensor(-np.inf, dtype=torch.float64), logits)
+            logits = torch.where(logits < kth, -torch.inf, logits)
         cdf = torch.cumsum(torch.softmax(logits, dim=-1), dim=-1)  # (B, V)
-        u = torch.as_tensor(np.asarray(uniforms, np.float64))[:, None]  # (B, 1)
+        u = torch.as_tensor(np.asarray(uniforms, np.float64), device=logits.device)[:, None]  # (B, 1)
         below = torch.sum((cdf <= u).to(torch.int64), dim=-1)
         return torch.clamp(below, max=logits.shape[-1] - 1)
 
@@ -242,7 +242,7 @@ class TinyGPT(Twin):
         caches; without, the full forward runs on the whole sequence at every step. ``graph`` runs
         the decoding compiled (``tf.function`` / ``torch.compile``). ``uniforms`` (B, M) feed ``sample`` at temperature > 0.
         """
-        tokens = np.asarray(tokens)
+        tokens = tokens.cpu().numpy() if isinstance(tokens, torch.Tensor) else np.asarray(tokens)  # on any device
         check_generate(self.config, tokens, max_new_tokens, temperature, top_k, uniforms)
         sequence = torch.as_tensor(tokens, dtype=torch.int64, device=self.W_te.device)
         caches = self.init_cache(tokens.shape[0]) if use_cache else None
