@@ -475,7 +475,7 @@ register(
         bench_shapes={
             "quick": [
                 (
-                    "V1000 E64 H128 B16 S30 T20",
+                    "V1000 E64 H128 B16 S20 T12",
                     dict(
                         source_vocab_size=1000,
                         target_vocab_size=1000,
@@ -483,7 +483,7 @@ register(
                         hidden_size=128,
                         attention_units=128,
                     ),
-                    dict(batch=16, source_len=30, target_len=20),
+                    dict(batch=16, source_len=20, target_len=12),
                 )
             ],
             "full": [
