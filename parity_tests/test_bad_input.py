@@ -230,3 +230,13 @@ def test_an_empty_time_axis_is_refused(framework, name, input_name):
         x["mask"] = x["mask"][:, :0]
     with pytest.raises(ValueError, match=rf"`{input_name}` to have at least one step on axis 1"):
         _call(framework, model, **x)
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+@pytest.mark.parametrize(("batch_size", "max_len"), [(0, 5), (2, -1), (2, 2.5)])
+def test_a_cache_of_no_size_is_refused(framework, batch_size, max_len):
+    need(framework)
+    entry = registry.get("multi_head_attention")
+    model = entry.build(framework, entry.make_config())
+    with pytest.raises(ValueError, match="of a KV cache to be an int >= 1"):
+        model.init_cache(batch_size, max_len)

@@ -16,6 +16,7 @@ from twinmem.specs.attention import (
     MultiHeadAttentionConfig,
     ScaledDotProductAttentionConfig,
     check_cache_room,
+    check_cache_size,
     check_query_key_value,
     check_query_values,
 )
@@ -212,6 +213,7 @@ class KVCache:
     """
 
     def __init__(self, batch_size: int, max_len: int, num_heads: int, head_dim: int, dtype: str = "float32"):
+        check_cache_size(batch_size, max_len)
         self.batch_size, self.max_len = batch_size, max_len
         self.k = tf.Variable(tf.zeros((batch_size, num_heads, max_len, head_dim), dtype), trainable=False)
         self.v = tf.Variable(tf.zeros((batch_size, num_heads, max_len, head_dim), dtype), trainable=False)

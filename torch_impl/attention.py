@@ -19,6 +19,7 @@ from twinmem.specs.attention import (
     MultiHeadAttentionConfig,
     ScaledDotProductAttentionConfig,
     check_cache_room,
+    check_cache_size,
     check_query_key_value,
     check_query_values,
 )
@@ -228,6 +229,7 @@ class KVCache:
         dtype: str = "float32",
         device=None,
     ):
+        check_cache_size(batch_size, max_len)
         self.batch_size, self.max_len = batch_size, max_len
         self.k = torch.zeros((batch_size, num_heads, max_len, head_dim), dtype=getattr(torch, dtype), device=device)
         self.v = torch.zeros((batch_size, num_heads, max_len, head_dim), dtype=getattr(torch, dtype), device=device)

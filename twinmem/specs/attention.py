@@ -318,6 +318,12 @@ def check_query_key_value(
         checks.check_mask("mask", mask.shape, mask.dtype, (query.shape[0], length))
 
 
+def check_cache_size(batch_size: int, max_len: int) -> None:
+    for name, value in (("batch_size", batch_size), ("max_len", max_len)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"Expected `{name}` of a KV cache to be an int >= 1. Received: {value!r}")
+
+
 def check_cache_room(length: int, steps: int, max_len: int) -> None:
     if length + steps > max_len:
         raise ValueError(f"KV cache overflow: {length} + {steps} positions exceed max_len = {max_len}")
