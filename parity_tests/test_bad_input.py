@@ -240,3 +240,18 @@ def test_a_cache_of_no_size_is_refused(framework, batch_size, max_len):
     model = entry.build(framework, entry.make_config())
     with pytest.raises(ValueError, match="of a KV cache to be an int >= 1"):
         model.init_cache(batch_size, max_len)
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+def test_greedy_decoding_takes_an_int_bos_only(framework):
+    need(framework)
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors"])
+    entry = registry.get("seq2seq_attention")
+    config = entry.make_config()
+    model = entry.build(framework, config)
+    x = entry.make_inputs(config)
+    t = x if framework == "tf" else run.to_tensors(x, "float32")  # TF takes NumPy arrays, torch tensors
+    tokens, _ = model.greedy_decode(t["source"], t["source_mask"], 1, 2)
+    assert tuple(tokens.shape) == (x["source"].shape[0], 2)
+    with pytest.raises(TypeError, match="Expected `bos` of type int"):
+        model.greedy_decode(t["source"], t["source_mask"], 1.7, 2)

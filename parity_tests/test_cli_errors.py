@@ -114,3 +114,26 @@ def test_convert_refuses_an_option_that_contradicts_the_file(tmp_path, capsys):
     assert cli.main(["convert", "--from", "canonical", "--to", "torch", str(tmp_path / "c.safetensors"), x]) == 0
     code = cli.main(["convert", "--from", "torch", "--to", "canonical", "--nonlinearity", "tanh", x, x + ".back"])
     assert code == 2 and "--nonlinearity tanh contradicts the input file" in capsys.readouterr().err
+
+
+def test_convert_from_canonical_refuses_a_contradicting_option(tmp_path, capsys):
+    need("torch")
+    entry = registry.get("gru")
+    config = entry.make_config()
+    save_weights(tmp_path / "c.safetensors", entry.random_weights(config), "gru", config)
+    argv = ["convert", "--from", "canonical", "--to", "torch", "--hidden-size", str(config.hidden_size + 1)]
+    assert cli.main([*argv, str(tmp_path / "c.safetensors"), str(tmp_path / "x.safetensors")]) == 2
+    assert "--hidden-size" in capsys.readouterr().err and not (tmp_path / "x.safetensors").exists()
+
+
+def test_canonical_config_survives_torch_to_keras_and_back(tmp_path):
+    need("torch")
+    need("tf")
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config(causal=True)
+    save_weights(tmp_path / "c.safetensors", entry.random_weights(config), entry.name, config)
+    c, k, t, back = (str(tmp_path / f"{n}.safetensors") for n in ("c", "k", "t", "back"))
+    assert cli.main(["convert", "--from", "canonical", "--to", "keras", c, k]) == 0
+    assert cli.main(["convert", "--from", "keras", "--to", "torch", k, t]) == 0
+    assert cli.main(["convert", "--from", "torch", "--to", "canonical", t, back]) == 0
+    assert config_from_metadata(entry.config, load_weights(back)[1], back) == config

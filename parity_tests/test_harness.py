@@ -87,3 +87,17 @@ def test_an_intermediate_on_one_side_only_fails(monkeypatch):
     if parity.unavailable("tf") is None:
         assert ("tf-torch", "mid:attention_weights", "only tf has it") in failed
         assert ("tf-torch", "mid:weights", "only torch has it") in failed
+
+
+def test_a_twin_that_drops_every_intermediate_fails(monkeypatch):
+    need("tf")
+    need("torch")
+    import torch_impl.run as torch_run
+
+    forward_and_grads = torch_run.forward_and_grads
+    monkeypatch.setattr(
+        torch_run, "forward_and_grads", lambda *a, **k: (lambda o, m, g: (o, {}, g))(*forward_and_grads(*a, **k))
+    )
+    records, _ = parity.check_model("scaled_dot_product_attention", "default", "float64")
+    failed = {(r.pair, r.quantity) for r in records if not r.ok}
+    assert ("tf-torch", "mid:attention_weights") in failed

@@ -30,8 +30,8 @@ def embed(E, ids):
 
 
 def check_tensors(**tensors) -> None:
-    """A TypeError naming an argument that is not a tensor (Keras' __call__ has made NumPy arrays tensors)."""
-    checks.check_tensors((tf.Tensor, tf.Variable), "tf.Tensor or a NumPy array", tensors)
+    """A TypeError naming an argument that is not a tensor or an array (TF ops take NumPy arrays as they are)."""
+    checks.check_tensors((tf.Tensor, tf.Variable, keras.Variable, np.ndarray), "tf.Tensor or a NumPy array", tensors)
 
 
 def known_values(x) -> np.ndarray | None:

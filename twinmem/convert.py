@@ -421,6 +421,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
         tensors, metadata = load_weights(args.input)
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
         raise ValueError(str(e)) from None
+    given = {option: getattr(args, option) for option in OPTIONS if getattr(args, option) is not None}
     resolve_options(args, metadata)
     target = _target(args)
     if Path(args.output).resolve() == Path(args.input).resolve():
@@ -441,6 +442,12 @@ def cmd_convert(args: argparse.Namespace) -> int:
         return 0
     if args.source == "canonical":
         model, canonical_config = canonical_model(metadata, args)
+        for option, value in given.items():  # the config set them; one the command line gave must agree
+            if getattr(args, option) != value:
+                flag = "--" + option.replace("_", "-")
+                raise ValueError(
+                    f"{flag} {value} contradicts the canonical file, whose config gives {option} = {getattr(args, option)!r}"
+                )
         out = from_canonical(tensors, model, canonical_config, args)
     else:
         out = convert_tensors(tensors, args)
@@ -455,6 +462,10 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if args.source == "canonical":
         written["twinmem.canonical_model"] = metadata.get("twinmem.model", args.model)
         written["twinmem.canonical_config"] = json.dumps(dataclasses.asdict(canonical_config))
+    else:  # torch <-> keras: what the input file kept of a canonical origin travels on
+        for key in ("twinmem.canonical_model", "twinmem.canonical_config"):
+            if key in metadata:
+                written[key] = metadata[key]
     save_file({n: np.ascontiguousarray(t) for n, t in out.items()}, args.output, metadata=written)
     print(f"wrote {len(out)} {target} tensors of {describe(args)} to {args.output}")
     return 0

@@ -140,10 +140,9 @@ def check_model(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[lis
         # The twins must name the same ones; the reference may name more, since a twin on its fused
         # path (the framework's kernel) exposes none of the kernel's steps.
         one_sided = set(mid_a) ^ set(mid_b) if b != "reference" else set(mid_a) - set(mid_b)
-        if mid_a and mid_b:
-            for n in sorted(one_sided):
-                where = f"only {a if n in mid_a else b} has it"
-                records.append(Record(label, dtype, f"{a}-{b}", f"mid:{n}", np.inf, np.inf, tol, False, where))
+        for n in sorted(one_sided):
+            where = f"only {a if n in mid_a else b} has it"
+            records.append(Record(label, dtype, f"{a}-{b}", f"mid:{n}", np.inf, np.inf, tol, False, where))
         quantities += [(f"out:{n}", x, y) for n, x, y in zip(entry.outputs, out_a, out_b, strict=True)]
         missing = sorted(set(grad_a) ^ set(grad_b))
         if missing and (grad_a and grad_b):  # an empty side is the reference without autograd (skipped)

@@ -109,12 +109,15 @@ def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:
         with safe_open(str(path), framework="numpy") as f:
             metadata = dict(f.metadata() or {})
             weights = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
-        names = json.loads(metadata.get("twinmem.names", "[]"))
-        if sorted(names) == sorted(weights):  # the order save_weights was given
-            weights = {k: weights[k] for k in names}
     except Exception as e:  # safetensors raises its own error types for a bad header
         raise ValueError(
             f"{str(path)!r} is not a safetensors file ({e}); twinmem reads weights only from safetensors, "
             "never from pickle-based formats"
         ) from None
+    try:
+        names = json.loads(metadata.get("twinmem.names", "[]"))
+    except json.JSONDecodeError:
+        names = []  # an order that cannot be read leaves the file's own (sorted) order
+    if isinstance(names, list) and sorted(map(str, names)) == sorted(weights):  # the order save_weights was given
+        weights = {k: weights[k] for k in names}
     return weights, metadata
