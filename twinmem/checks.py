@@ -66,6 +66,11 @@ def check_tensors(kinds: type | tuple[type, ...], what: str, tensors: Mapping[st
             raise TypeError(f"Expected `{name}` to be a {what}. Received: {type(x).__module__}.{type(x).__qualname__}")
 
 
+def is_int(value: object) -> bool:
+    """A Python or NumPy integer, not a bool (True is an int to Python, never a size or an id here)."""
+    return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+
 def check_steps(name: str, shape: Shape, axis: int, what: str) -> None:
     """At least one step: the loops over time stack their per-step results, and there are none to stack."""
     if shape[axis] == 0:

@@ -320,7 +320,7 @@ def check_query_key_value(
 
 def check_cache_size(batch_size: int, max_len: int) -> None:
     for name, value in (("batch_size", batch_size), ("max_len", max_len)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        if not checks.is_int(value) or value < 1:
             raise ValueError(f"Expected `{name}` of a KV cache to be an int >= 1. Received: {value!r}")
 
 

@@ -524,10 +524,10 @@ def check_seq2seq(config, source, source_mask, target, known_values: checks.Know
 
 
 def check_greedy(config, bos: int, steps: int) -> None:
-    if isinstance(bos, bool) or not isinstance(bos, int | np.integer):
+    if not checks.is_int(bos):
         raise TypeError(f"Expected `bos` of type int (a token id). Received: {type(bos).__name__}")
     checks.check_ids("bos", np.asarray(bos), config.target_vocab_size, "target_vocab_size")
-    if not isinstance(steps, int | np.integer):
+    if not checks.is_int(steps):
         raise TypeError(f"Expected `steps` of type int. Received: {type(steps).__name__}")
     if steps < 1:
         raise ValueError(f"Expected `steps` >= 1. Received: {steps}")

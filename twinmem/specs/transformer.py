@@ -215,7 +215,7 @@ def check_generate(config: TinyGPTConfig, tokens: np.ndarray, max_new_tokens: in
         # np.asarray keeps floats, and the int64 prompt tensor would truncate them silently.
         raise TypeError(f"Expected `tokens` of an integer dtype (token ids). Received: dtype {tokens.dtype}")
     checks.check_ids("tokens", tokens, config.vocab_size)
-    if not isinstance(max_new_tokens, int | np.integer):
+    if not checks.is_int(max_new_tokens):
         raise TypeError(f"Expected `max_new_tokens` of type int. Received: {type(max_new_tokens).__name__}")
     B, T = tokens.shape
     if T < 1 or T > config.max_len:
