@@ -10,7 +10,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_impl.core import Twin, check_tensors, known_values
-from twinmem.specs.attention import (
+from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
     MultiHeadAttentionConfig,

@@ -35,7 +35,7 @@ def check_tensors(**tensors) -> None:
 
 
 def known_values(x) -> np.ndarray | None:
-    """x's values as NumPy for the value checks of twinmem.specs; None in a traced graph, which has none."""
+    """x's values as NumPy for the value checks of twinmem.configs; None in a traced graph, which has none."""
     return np.asarray(x) if tf.executing_eagerly() else None
 
 

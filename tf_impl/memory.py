@@ -13,7 +13,7 @@ import tensorflow as tf
 from tf_impl.attention import masked_softmax
 from tf_impl.core import Twin, check_tensors, embed, known_values
 from tf_impl.rnn import LSTMCell
-from twinmem.specs.memory import (
+from twinmem.configs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
     KVMemoryNetworkConfig,

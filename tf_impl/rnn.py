@@ -2,7 +2,7 @@
 
 A cell does one time step the way its equations read; a layer (``RNN``, ``LSTM``, ``GRU``) stacks
 ``num_layers`` of them, optionally bidirectional, over a padded batch. Two execution paths load the
-same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
+same canonical weights (layout and gate orders: ``twinmem.layouts.recurrent``):
 
 * ``explicit``: a Python loop over the cells, with intermediates;
 * ``fused``: Keras' own ``SimpleRNN`` / ``LSTM`` / ``GRU`` layers (cuDNN on GPU), one per layer and
@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from tf_impl.attention import AdditiveAttention
 from tf_impl.core import Twin, check_tensors, embed, known_values
-from twinmem.specs.rnn import (
+from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
     LSTMLanguageModelConfig,

@@ -2,7 +2,7 @@
 
 A pre-LayerNorm GPT block (nanoGPT's ``Block``) built on the attention family's ``MultiHeadAttention``
 twin, and ``TinyGPT``: embeddings, N blocks, a final LayerNorm and a (tied) language-model head,
-with cached generation. LayerNorm epsilon and the GELU form: ``twinmem.specs.transformer``.
+with cached generation. LayerNorm epsilon and the GELU form: ``twinmem.configs.transformer``.
 
 Mask convention (the whole project): bool (B, T), True = valid position (a key that may be attended).
 """
@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tf_impl.attention import KVCache, MultiHeadAttention
 from tf_impl.core import Twin, check_tensors, embed, known_values
-from twinmem.specs.transformer import (
+from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
     LAYER_NORM_EPS,
@@ -30,7 +30,7 @@ from twinmem.specs.transformer import (
 
 
 def gelu(x):
-    # The formula, not tf.nn.gelu: TF's fused kernel is 9e-10 off it in float64 (see the specs module).
+    # The formula, not tf.nn.gelu: TF's fused kernel is 9e-10 off it in float64 (see twinmem.configs.transformer).
     return 0.5 * x * (1.0 + tf.tanh(GELU_C * (x + GELU_CUBIC * x**3)))
 
 

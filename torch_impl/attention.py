@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from torch_impl.core import Twin, check_tensors, known_values
-from twinmem.specs.attention import (
+from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
     MultiHeadAttentionConfig,

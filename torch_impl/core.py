@@ -25,7 +25,7 @@ def check_tensors(**tensors) -> None:
 
 
 def known_values(x) -> np.ndarray | None:
-    """x's values as NumPy for the value checks of twinmem.specs; None under torch.compile, which has none."""
+    """x's values as NumPy for the value checks of twinmem.configs; None under torch.compile, which has none."""
     return None if torch.compiler.is_compiling() else x.detach().cpu().numpy()
 
 

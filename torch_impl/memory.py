@@ -14,7 +14,7 @@ import torch
 from torch_impl.attention import _param, masked_softmax
 from torch_impl.core import Twin, check_tensors, embed, known_values
 from torch_impl.rnn import LSTMCell
-from twinmem.specs.memory import (
+from twinmem.configs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
     KVMemoryNetworkConfig,

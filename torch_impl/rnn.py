@@ -2,7 +2,7 @@
 
 A cell does one time step the way its equations read; a layer (``RNN``, ``LSTM``, ``GRU``) stacks
 ``num_layers`` of them, optionally bidirectional, over a padded batch. Two execution paths load the
-same canonical weights (layout and gate orders: ``twinmem.specs.rnn``):
+same canonical weights (layout and gate orders: ``twinmem.layouts.recurrent``):
 
 * ``explicit``: a Python loop over the cells, with intermediates;
 * ``fused``: torch's own ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` kernel (oneDNN on CPU, cuDNN on GPU)
@@ -27,7 +27,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
 from torch_impl.core import Twin, check_tensors, embed, known_values
-from twinmem.specs.rnn import (
+from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
     LSTMLanguageModelConfig,

@@ -2,7 +2,7 @@
 
 A pre-LayerNorm GPT block (nanoGPT's ``Block``) built on the attention family's ``MultiHeadAttention``
 twin, and ``TinyGPT``: embeddings, N blocks, a final LayerNorm and a (tied) language-model head,
-with cached generation. LayerNorm epsilon and the GELU form: ``twinmem.specs.transformer``.
+with cached generation. LayerNorm epsilon and the GELU form: ``twinmem.configs.transformer``.
 
 Mask convention (the whole project): bool (B, T), True = valid position (a key that may be attended).
 """
@@ -15,7 +15,7 @@ from torch import nn
 
 from torch_impl.attention import KVCache, MultiHeadAttention, _param
 from torch_impl.core import Twin, check_tensors, embed, known_values
-from twinmem.specs.transformer import (
+from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
     LAYER_NORM_EPS,

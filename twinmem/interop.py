@@ -10,7 +10,7 @@ Two families of converters live here:
 * canonical weights of a registry model (``rnn``, ``lstm``, ``gru``, ``multi_head_attention``) <->
   a built-in layer: ``canonical_to_torch``, ``canonical_to_keras`` (and ``recurrent_builtin``, ``mha_to_torch``,
   ``mha_to_keras`` for the benchmarks), ``torch_to_canonical``, ``keras_to_canonical``. The canonical
-  recurrent cell *is* Keras' [kernel, recurrent_kernel, bias] (``twinmem.specs.rnn``), so the Keras
+  recurrent cell *is* Keras' [kernel, recurrent_kernel, bias] (``twinmem.layouts.recurrent``), so the Keras
   side assigns it as it is and the torch side goes through the layouts below;
 * a built-in layer of one framework -> the same built-in layer of the other, carrying the same
   weights: ``torch_to_keras`` and ``keras_to_torch``, for ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU``
@@ -881,7 +881,7 @@ def torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
 
 
 def _rnn_torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
-    from twinmem.specs.rnn import GRUConfig, LSTMConfig, RNNConfig
+    from twinmem.configs.rnn import GRUConfig, LSTMConfig, RNNConfig
 
     kind = _TORCH_MODES.get(module.mode)
     if kind is None:
@@ -921,7 +921,7 @@ def _rnn_torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
 
 
 def _mha_torch_to_canonical(module) -> tuple[str, Any, dict[str, np.ndarray]]:
-    from twinmem.specs.attention import MultiHeadAttentionConfig
+    from twinmem.configs.attention import MultiHeadAttentionConfig
 
     E, H = module.embed_dim, module.num_heads
     if not module._qkv_same_embed_dim:
@@ -990,7 +990,7 @@ def keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
 
 
 def _rnn_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
-    from twinmem.specs.rnn import GRUConfig, LSTMConfig, RNNConfig
+    from twinmem.configs.rnn import GRUConfig, LSTMConfig, RNNConfig
 
     kind, directions, options = _keras_recurrent_parts(layer)
     _torch_dtype(directions[0][0])  # float32 or float64 only
@@ -1018,7 +1018,7 @@ def _rnn_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
 
 
 def _mha_keras_to_canonical(layer) -> tuple[str, Any, dict[str, np.ndarray]]:
-    from twinmem.specs.attention import MultiHeadAttentionConfig
+    from twinmem.configs.attention import MultiHeadAttentionConfig
 
     cfg, where = _check_keras_mha(layer, "the canonical multi_head_attention")
     H, key_dim = cfg["num_heads"], cfg["key_dim"]

@@ -1,117 +1,37 @@
 """Every model twinmem knows, by name.
 
-An entry carries what the parity harness and the benchmarks need and nothing framework-specific:
-the config dataclass, the canonical weight shapes as a function of the config, example inputs
-drawn from a seed, the NumPy float64 reference, and where each twin class lives (imported only
-when a twin is built, so ``twinmem`` itself never imports TensorFlow or torch).
-
-Adding a model = one ``ModelEntry`` in its family's spec module, two twin classes and one
-reference function; parity tests and benchmarks pick it up with no new test code.
+The entries live in ``twinmem/specs/<family>.py`` (a ``ModelEntry`` each, ``twinmem.entry``); this
+module gathers them, in family order. Adding a model = one ``ModelEntry`` in its family's spec
+module (listed in its ``ENTRIES``), two twin classes and one reference function; parity tests and
+benchmarks pick it up with no new test code.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from twinmem.entry import DTYPES, FRAMEWORKS, ModelEntry
+from twinmem.specs import attention, memory, rnn, transformer
 
-import numpy as np
-
-from twinmem.weights import Shapes, Weights, random_weights
-
-FRAMEWORKS = ("tf", "torch")
-
-
-# The dtypes every twin and the parity tolerances are made for.
-DTYPES = ("float32", "float64")
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    name: str
-    family: str  # the file the twins live in: tf_impl/<family>.py, torch_impl/<family>.py
-    class_name: str  # the same in both twins
-    config: type  # a dataclass with defaults, from twinmem/<family> specs
-    weight_shapes: Callable[[Any], Shapes]
-    example_inputs: Callable[[Any, int], dict[str, np.ndarray]]  # (config, seed) -> named inputs
-    reference: Callable[..., tuple[tuple, dict]]  # (weights, config, **inputs) -> (outputs, intermediates)
-    outputs: tuple[str, ...]  # names of what the forward returns, in order
-    flops: Callable[[Any, Mapping[str, np.ndarray]], int]  # forward FLOPs for these inputs, analytic
-    # Named configurations that parity covers, as overrides of the defaults ("default" = none).
-    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})
-    # Example-input overrides of a variant (e.g. a rank-2 query), by variant name.
-    variant_inputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    # Benchmark shapes: profile -> list of (label, config overrides, input-shape overrides).
-    bench_shapes: Mapping[str, list] = field(default_factory=dict)
-    summary: str = ""
-
-    def _check_variant(self, variant: str) -> None:
-        if variant != "default" and variant not in self.variants:
-            raise ValueError(
-                f"Unknown variant {variant!r} for model {self.name!r}; expected one of {sorted(self.variants)}"
-            )
-
-    def make_config(self, variant: str = "default", **overrides: Any) -> Any:
-        self._check_variant(variant)
-        return dataclasses.replace(self.config(), **{**self.variants.get(variant, {}), **overrides})
-
-    def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any):
-        self._check_variant(variant)
-        return self.example_inputs(config, seed, **{**self.variant_inputs.get(variant, {}), **shape})
-
-    def random_weights(self, config: Any, seed: int = 0) -> Weights:
-        return random_weights(self.weight_shapes(config), seed)
-
-    def twin_class(self, framework: str) -> type:
-        if framework not in FRAMEWORKS:
-            raise ValueError(f"framework must be one of {FRAMEWORKS}, received {framework!r}")
-        module = importlib.import_module(f"{framework}_impl.{self.family}")
-        return getattr(module, self.class_name)
-
-    def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None):
-        """Build the tf or torch twin, loading canonical ``weights`` if given."""
-        if dtype not in DTYPES:
-            raise ValueError(f"Expected `dtype` to be one of {DTYPES}. Received: {dtype!r}")
-        model = self.twin_class(framework)(config, dtype=dtype)
-        if weights is not None:
-            model.load_canonical(weights)
-        return model
-
+__all__ = ["DTYPES", "FRAMEWORKS", "ModelEntry", "entries", "get", "names"]
 
 _REGISTRY: dict[str, ModelEntry] = {}
-
-
-def register(entry: ModelEntry) -> ModelEntry:
-    if entry.name in _REGISTRY:
-        raise ValueError(f"Model {entry.name!r} is registered twice")
-    _REGISTRY[entry.name] = entry
-    return entry
-
-
-def _load_specs() -> None:
-    # Every module of twinmem/specs registers its family's entries on import.
-    import pkgutil
-
-    import twinmem.specs
-
-    for info in sorted(pkgutil.iter_modules(twinmem.specs.__path__), key=lambda i: i.name):
-        importlib.import_module(f"twinmem.specs.{info.name}")
+for _entry in (*attention.ENTRIES, *memory.ENTRIES, *rnn.ENTRIES, *transformer.ENTRIES):
+    if _entry.name in _REGISTRY:
+        raise ValueError(f"Model {_entry.name!r} is registered twice")
+    _REGISTRY[_entry.name] = _entry
 
 
 def names() -> list[str]:
-    _load_specs()
+    """The registered model names, in family order."""
     return list(_REGISTRY)
 
 
 def get(name: str) -> ModelEntry:
-    _load_specs()
+    """The entry of model ``name``; a ValueError listing the registered names if there is none."""
     if name not in _REGISTRY:
         raise ValueError(f"Unknown model {name!r}; registered models: {', '.join(_REGISTRY)}")
     return _REGISTRY[name]
 
 
 def entries() -> list[ModelEntry]:
-    _load_specs()
+    """Every entry, in family order."""
     return list(_REGISTRY.values())

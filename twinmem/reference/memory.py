@@ -3,39 +3,15 @@
 Written in ``autograd.numpy`` (NumPy with exact reverse-mode gradients), functional style (no
 in-place writes: lists and ``np.stack``), statement for statement like the twins. Every function
 returns ``(outputs, intermediates)``; the intermediates carry the same names as the twins'.
-Token id 0 is padding throughout (see ``twinmem.specs.memory``).
+Token id 0 is padding throughout (see ``twinmem.configs.memory``).
 """
 
 from __future__ import annotations
 
+from twinmem.configs.memory import NTM_EPS, NTM_FIXED_MEMORY, position_encoding
 from twinmem.reference.attention import masked_softmax
 from twinmem.reference.backend import np
 from twinmem.reference.rnn import lstm_cell
-
-# The NTM's one epsilon, used the same way on all three sides (see ``ntm_address``): cosine
-# similarity divides by sqrt(|u|^2 + EPS), never 0 and differentiable there (a zero key or memory
-# row gives cosine 0 and a finite gradient, where |u| = sqrt(|u|^2) has an infinite derivative at
-# 0); sharpening takes log(w + EPS), never log 0, so w^gamma has no 0 * inf gradient. 1e-8 is far
-# below any weight that matters and far above float32's smallest normal, so float32 and float64
-# take the same path. The twins import it from ``twinmem.specs.memory``.
-NTM_EPS = 1e-8
-# The "fixed" NTM memory initialisation: every entry this small constant (no weight).
-NTM_FIXED_MEMORY = 1e-6
-
-
-def position_encoding(sentence_len: int, embedding_dim: int, encoding: str):
-    """(S, d) l_{kj}: ones for "bow"; for "position" l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J), 1-based j, k.
-
-    J is the padded sentence length S; padded words are masked out before the sum, so they take no
-    column of l (the paper's J is the true length; with J = S, as in most implementations, the
-    weights of a short sentence are those of the first words of a long one).
-    """
-    if encoding == "bow":
-        return np.ones((sentence_len, embedding_dim))
-    J, d = sentence_len, embedding_dim
-    j = np.arange(1, J + 1)[:, None]
-    k = np.arange(1, d + 1)[None, :]
-    return (1 - j / J) - (k / d) * (1 - 2 * j / J)
 
 
 def sigmoid(x):

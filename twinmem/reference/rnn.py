@@ -2,13 +2,15 @@
 
 Written in ``autograd.numpy`` (NumPy with exact reverse-mode gradients), functional style (no
 in-place writes), statement for statement like the twins' explicit path. Canonical layout and gate
-orders: see ``twinmem.specs.rnn``. Intermediates: per cell k (k = layer * num_directions +
+orders: see ``twinmem.layouts.recurrent``. Intermediates: per cell k (k = layer * num_directions +
 direction) the per-step gates and the cell's h_t, stacked over time in time order, as
 ``cells.{k}.{name}`` (B, T, H); padded steps are computed too (from the carried state) and kept.
 """
 
 from __future__ import annotations
 
+from twinmem.configs.rnn import attention_of, encoder_of, lstm_of, rnn_of
+from twinmem.reference.attention import additive_attention
 from twinmem.reference.backend import np
 
 
@@ -115,16 +117,12 @@ def gru(w, config, x, mask=None, h_0=None):
 
 
 def rnn_classifier(w, config, x, mask=None):
-    from twinmem.specs.rnn import rnn_of
-
     _, (h_n,), mids = recurrent(w, rnn_of(config), "rnn", x, mask, prefix="rnn.")
     logits = h_n[-1] @ w["W_y"] + w["b_y"]  # (B, O)
     return (logits,), {f"rnn.{n}": v for n, v in mids.items()}
 
 
 def lstm_language_model(w, config, tokens, mask=None):
-    from twinmem.specs.rnn import lstm_of
-
     embedded = w["E"][tokens]  # (B, T, E)
     output, _, mids = recurrent(w, lstm_of(config), "lstm", embedded, mask, prefix="lstm.")
     logits = output @ w["W_y"] + w["b_y"]  # (B, T, V)
@@ -132,9 +130,6 @@ def lstm_language_model(w, config, tokens, mask=None):
 
 
 def seq2seq_attention(w, config, source, source_mask, target):
-    from twinmem.reference.attention import additive_attention
-    from twinmem.specs.rnn import attention_of, encoder_of
-
     values, (h_n,), encoder_mids = recurrent(
         w, encoder_of(config), "gru", w["E_source"][source], source_mask, prefix="encoder."
     )

@@ -3,21 +3,14 @@
 Written in ``autograd.numpy`` (exact reverse-mode gradients), functional style (no in-place writes),
 statement for statement like the twins. Every model function returns ``(outputs, intermediates)``;
 the intermediates carry the same names as the twins'. LayerNorm epsilon and the GELU form are
-chosen once in ``twinmem.specs.transformer`` (see its docstring for why).
+chosen once in ``twinmem.configs.transformer`` (see its docstring for why).
 """
 
 from __future__ import annotations
 
-import math
-
+from twinmem.configs.transformer import GELU_C, GELU_CUBIC, LAYER_NORM_EPS, attention_of, block_of
 from twinmem.reference.attention import multi_head_attention
 from twinmem.reference.backend import np
-
-# Chosen once for all three sides (the twins import them through twinmem.specs.transformer, which
-# says why): LayerNorm epsilon as torch and nanoGPT, and the constant of GELU's tanh approximation.
-LAYER_NORM_EPS = 1e-5
-GELU_C = math.sqrt(2.0 / math.pi)
-GELU_CUBIC = 0.044715
 
 
 def sub(w, prefix: str):
@@ -42,8 +35,6 @@ def mlp(w, x):
 
 
 def transformer_block(w, config, x, mask=None):
-    from twinmem.specs.transformer import attention_of  # here: the specs module imports this one
-
     x_1 = layer_norm(sub(w, "ln_1."), x)
     (attended, _), attention_mids = multi_head_attention(
         sub(w, "attention."), attention_of(config), x_1, x_1, x_1, mask
@@ -64,8 +55,6 @@ def transformer_block(w, config, x, mask=None):
 
 
 def tiny_gpt(w, config, tokens, mask=None):
-    from twinmem.specs.transformer import block_of  # here: the specs module imports this one
-
     T = tokens.shape[1]
     # One-hot products, as the twins (an exact lookup: one nonzero term per row).
     token_embedding = np.eye(config.vocab_size)[tokens] @ w["W_te"]  # (B, T, D)

@@ -1,133 +1,23 @@
-"""Configs, canonical weight shapes, example inputs and FLOP counts of the memory-network family.
+"""Registry entries of the memory-network family: canonical weight shapes, example inputs, FLOPs, variants.
 
-The configs are the single source of defaults: both twins and the reference take them as they are.
-What needs no framework and is shared by the three sides lives here too: the position-encoding
-matrix of MemN2N, the NTM's one epsilon, and the input checks (so both twins say the same words).
-
-Token id 0 is padding in every model of this family: a padded word adds nothing to its sentence's
-encoding, and a memory slot whose words are all padding is a padded slot (exactly zero attention).
+The configs, constants and input checks are ``twinmem.configs.memory``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from twinmem import checks
+from twinmem.configs.memory import (
+    KVMemoryNetworkConfig,
+    MemN2NConfig,
+    NTMConfig,
+    SeedMemoryNetworkConfig,
+    ntm_head_sizes,
+)
+from twinmem.entry import ModelEntry
 from twinmem.reference import memory as ref
 
-# Shared by the twins; defined beside the reference, which needs them too and cannot import this module.
-from twinmem.reference.memory import NTM_EPS, NTM_FIXED_MEMORY, position_encoding  # noqa: F401
-from twinmem.registry import ModelEntry, register
-
-
-@dataclass(frozen=True)
-class SeedMemoryNetworkConfig:
-    vocab_size: int = 12  # V, the seed's `memory_size` (it sizes an nn.Embedding: it is a vocabulary)
-    embedding_size: int = 6  # E
-    hidden_size: int = 8  # H, LSTM units
-    output_size: int = 5  # O, classes of the decoder
-
-
-@dataclass(frozen=True)
-class MemN2NConfig:
-    vocab_size: int = 20  # V, id 0 = padding
-    embedding_dim: int = 8  # d
-    memory_size: int = 6  # M, sentences a story keeps (slot 0 = the most recent)
-    sentence_len: int = 5  # S (J of the paper's position encoding: the padded length)
-    hops: int = 3  # K
-    encoding: str = "position"  # "bow" (l_j = 1) | "position" (PE, paper section 4.1)
-    temporal: bool = True  # add T_A(i), T_C(i) to memory slot i (paper section 4.1)
-    tying: str = "adjacent"  # "adjacent" (A^{k+1} = C^k, B = A^1, W^T = C^K) | "layerwise" (RNN-like, with H)
-    linear_start: bool = False  # initial value of the twins' `linear_start` attribute (no softmax in hops)
-
-
-@dataclass(frozen=True)
-class KVMemoryNetworkConfig:
-    vocab_size: int = 20  # V, id 0 = padding; the candidates are the V single-token answers
-    embedding_dim: int = 8  # d
-    memory_size: int = 6  # M, key-value pairs
-    key_len: int = 4  # S_k, tokens per key
-    value_len: int = 2  # S_v, tokens per value
-    query_len: int = 5  # S_q
-    hops: int = 2  # H
-
-
-@dataclass(frozen=True)
-class NTMConfig:
-    input_dim: int = 4  # I, features of x_t (bits and delimiter channels)
-    output_dim: int = 3  # O, features of y_t (logits)
-    controller: str = "lstm"  # "lstm" | "feedforward"
-    controller_size: int = 10  # H
-    memory_slots: int = 8  # N
-    memory_width: int = 6  # M
-    memory_init: str = "learned"  # "learned" (weight M_0) | "fixed" (every entry 1e-6)
-
-
-# Input checks, shared by both twins so that both say the same words for the same mistake.
-# `known_values` is the twin's own (tf_impl.core / torch_impl.core): NumPy values, None in a traced graph.
-def check_token_ids(name: str, shape, dtype, rank_legend: str, dims: dict[int, tuple[int, str]]) -> None:
-    checks.check_rank(name, shape, (len(rank_legend.split(",")),), rank_legend)
-    if checks.dtype_name(dtype) not in ("int32", "int64"):
-        raise TypeError(
-            f"Expected `{name}` of dtype int32 or int64 (token ids). Received: dtype {checks.dtype_name(dtype)}"
-        )
-    for axis, (size, what) in dims.items():
-        checks.check_dim(name, shape, axis, size, what)
-
-
-def check_seed_inputs(config: SeedMemoryNetworkConfig, query, memory_indices, known_values: checks.KnownValues) -> None:
-    check_token_ids("query", query.shape, query.dtype, "(B, Tq)", {})
-    check_token_ids("memory_indices", memory_indices.shape, memory_indices.dtype, "(B, Tm)", {})
-    checks.check_same("memory_indices", memory_indices.shape, 0, "query", query.shape, 0)
-    checks.check_ids("query", known_values(query), config.vocab_size)
-    checks.check_ids("memory_indices", known_values(memory_indices), config.vocab_size)
-
-
-def check_memn2n_inputs(config: MemN2NConfig, stories, query, known_values: checks.KnownValues) -> None:
-    c = config
-    check_token_ids(
-        "stories", stories.shape, stories.dtype, "(B, M, S)", {1: (c.memory_size, "M"), 2: (c.sentence_len, "S")}
-    )
-    check_token_ids("query", query.shape, query.dtype, "(B, S)", {1: (c.sentence_len, "S")})
-    checks.check_same("stories", stories.shape, 0, "query", query.shape, 0)
-    checks.check_ids("stories", known_values(stories), c.vocab_size)
-    checks.check_ids("query", known_values(query), c.vocab_size)
-
-
-def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values, known_values: checks.KnownValues) -> None:
-    c = config
-    check_token_ids("query", query.shape, query.dtype, "(B, S_q)", {1: (c.query_len, "S_q")})
-    check_token_ids("keys", keys.shape, keys.dtype, "(B, M, S_k)", {1: (c.memory_size, "M"), 2: (c.key_len, "S_k")})
-    check_token_ids(
-        "values", values.shape, values.dtype, "(B, M, S_v)", {1: (c.memory_size, "M"), 2: (c.value_len, "S_v")}
-    )
-    checks.check_same("keys", keys.shape, 0, "query", query.shape, 0)
-    checks.check_same("values", values.shape, 0, "query", query.shape, 0)
-    for name, ids in (("query", query), ("keys", keys), ("values", values)):
-        checks.check_ids(name, known_values(ids), c.vocab_size)
-
-
-def check_ntm_inputs(config: NTMConfig, x, dtype: str) -> None:
-    checks.check_rank("x", x.shape, (3,), "(B, T, I)")
-    checks.check_dim("x", x.shape, -1, config.input_dim, "I")
-    checks.check_steps("x", x.shape, 1, "step")
-    checks.check_dtype("x", x.dtype, dtype)
-
-
-def check_ntm_config(config: NTMConfig) -> None:
-    if config.controller not in ("lstm", "feedforward"):
-        raise ValueError(f"Expected `controller` to be 'lstm' or 'feedforward'. Received: {config.controller!r}")
-    if config.memory_init not in ("learned", "fixed"):
-        raise ValueError(f"Expected `memory_init` to be 'learned' or 'fixed'. Received: {config.memory_init!r}")
-
-
-def check_memn2n_config(config: MemN2NConfig) -> None:
-    if config.encoding not in ("bow", "position"):
-        raise ValueError(f"Expected `encoding` to be 'bow' or 'position'. Received: {config.encoding!r}")
-    if config.tying not in ("adjacent", "layerwise"):
-        raise ValueError(f"Expected `tying` to be 'adjacent' or 'layerwise'. Received: {config.tying!r}")
+ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -170,11 +60,6 @@ def _kv_shapes(c: KVMemoryNetworkConfig) -> dict:
         "R": (c.hops, c.embedding_dim, c.embedding_dim),
         "B": (c.vocab_size, c.embedding_dim),
     }
-
-
-def ntm_head_sizes(c: NTMConfig) -> tuple[int, int]:
-    """Widths of the read head's [k, beta, g, s(3), gamma] and the write head's [..., e, a]."""
-    return c.memory_width + 6, 3 * c.memory_width + 6
 
 
 def _ntm_shapes(c: NTMConfig) -> dict:
@@ -290,7 +175,7 @@ def _ntm_flops(c: NTMConfig, x) -> int:
     return controller + heads + memory + 2 * B * T * (H + M) * c.output_dim
 
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="seed_memory_network",
         family="memory",
@@ -322,7 +207,7 @@ register(
     )
 )
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="memn2n",
         family="memory",
@@ -362,7 +247,7 @@ register(
     )
 )
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="kv_memory_network",
         family="memory",
@@ -385,7 +270,7 @@ register(
     )
 )
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="ntm",
         family="memory",

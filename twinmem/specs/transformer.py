@@ -1,59 +1,19 @@
-"""Configs, canonical weight shapes, example inputs and FLOP counts of the decoder-only transformer.
+"""Registry entries of the decoder-only transformer: canonical weight shapes, example inputs, FLOPs, variants.
 
-The configs are the single source of defaults: both twins and the reference take them as they are.
-Two choices hold for every side (both twins and the reference), made once here:
-
-* LayerNorm epsilon ``LAYER_NORM_EPS = 1e-5``, torch's and nanoGPT's: weights trained in either
-  framework mean the same thing in the other, and a GPT-2 checkpoint loads unchanged.
-* GELU is the tanh approximation (GPT-2's own form, HF's "gelu_new"), written out as a formula on
-  all three sides: the float64 reference has it in ``autograd.numpy`` alone (there is no ``erf``
-  without SciPy), and TensorFlow 2.21's fused ``tf.nn.gelu`` is not float64-exact: it is 9e-10 off
-  the formula in float64 for the tanh form (5e-9 for the erf form), far outside the 1e-12
-  tolerance, while torch's fused ``F.gelu`` agrees with the formula to 1e-15.
+The configs, the shared constants (LayerNorm epsilon, the GELU form) and the input checks are
+``twinmem.configs.transformer``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from twinmem import checks
+from twinmem.configs.transformer import MLP_RATIO, TinyGPTConfig, TransformerBlockConfig, block_of
+from twinmem.entry import ModelEntry
 from twinmem.reference import transformer as ref
-from twinmem.registry import ModelEntry, register
-from twinmem.specs.attention import MultiHeadAttentionConfig, _mask, check_cache_room
+from twinmem.specs.attention import _mask
 
-LAYER_NORM_EPS, GELU_C, GELU_CUBIC = ref.LAYER_NORM_EPS, ref.GELU_C, ref.GELU_CUBIC  # defined once, there
-MLP_RATIO = 4  # the MLP's hidden width is 4 D, as in GPT-2 and "Attention Is All You Need"
-
-
-@dataclass(frozen=True)
-class TransformerBlockConfig:
-    d_model: int = 16  # D, features in and out
-    num_heads: int = 4  # H
-    head_dim: int = 4  # d_h, features per head (D // H in GPT-2)
-
-
-@dataclass(frozen=True)
-class TinyGPTConfig:
-    vocab_size: int = 13  # V, token ids 0 .. V - 1
-    max_len: int = 8  # T_max, the context window: positions with a learned embedding
-    d_model: int = 16  # D
-    num_heads: int = 4  # H
-    head_dim: int = 4  # d_h
-    num_layers: int = 2  # N, decoder blocks
-    tie_embeddings: bool = True  # the LM head is W_te^T (no weight of its own), as in GPT-2
-
-
-def attention_of(config: TransformerBlockConfig) -> MultiHeadAttentionConfig:
-    """The block's self-attention: causal, D in and out."""
-    return MultiHeadAttentionConfig(
-        d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim, causal=True
-    )
-
-
-def block_of(config: TinyGPTConfig) -> TransformerBlockConfig:
-    return TransformerBlockConfig(d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim)
+ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
 
 def block_shapes(c: TransformerBlockConfig, prefix: str = "") -> dict[str, tuple[int, ...]]:
@@ -117,7 +77,7 @@ def _gpt_inputs(config, seed: int, batch: int = 3, steps: int = 6):
     }
 
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="transformer_block",
         family="transformer",
@@ -139,7 +99,7 @@ register(
     )
 )
 
-register(
+ENTRIES.append(
     ModelEntry(
         name="tiny_gpt",
         family="transformer",
@@ -171,73 +131,3 @@ register(
         summary="GPT-style decoder: token and position embeddings, N blocks, final LayerNorm, (tied) LM head",
     )
 )
-
-
-# Input checks, shared by both twins so that both say the same words for the same mistake.
-def check_block_inputs(config: TransformerBlockConfig, x, mask, dtype: str, kv_len: int | None = None) -> None:
-    checks.check_rank("x", x.shape, (3,), "(B, T, D)")
-    checks.check_dim("x", x.shape, -1, config.d_model, "D")
-    checks.check_dtype("x", x.dtype, dtype)
-    if mask is not None:
-        checks.check_mask("mask", mask.shape, mask.dtype, (x.shape[0], x.shape[1] if kv_len is None else kv_len))
-
-
-def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches, known_values: checks.KnownValues) -> None:
-    """``known_values``: the twin's own (tf_impl.core / torch_impl.core), NumPy values or None in a traced graph."""
-    checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
-    dtype = checks.dtype_name(tokens.dtype)
-    if dtype not in ("int32", "int64"):
-        raise TypeError(f"Expected `tokens` of dtype int32 or int64. Received: dtype {dtype}")
-    B, T = tokens.shape
-    if T is not None and T > config.max_len:
-        raise ValueError(
-            f"Expected `tokens` of at most max_len = {config.max_len} steps (the context window). "
-            f"Received: shape {tuple(tokens.shape)}"
-        )
-    if caches is not None:
-        if len(caches) != config.num_layers:
-            raise ValueError(f"Expected one cache per block ({config.num_layers}). Received: {len(caches)}")
-        if B is not None and caches[0].batch_size != B:
-            raise ValueError(f"Expected `tokens` with batch size {caches[0].batch_size} (the caches'). Received: {B}")
-        cached = known_values(caches[0].length)
-        if cached is not None and T is not None:
-            # Here, before the position embedding: positions past max_len have no row in W_pe.
-            check_cache_room(int(cached), T, config.max_len)
-    if mask is not None:
-        length = tuple(tokens.shape) if caches is None else (B, config.max_len)
-        checks.check_mask("mask", mask.shape, mask.dtype, length)
-    checks.check_ids("tokens", known_values(tokens), config.vocab_size)
-
-
-def check_generate(config: TinyGPTConfig, tokens: np.ndarray, max_new_tokens: int, temperature, top_k, uniforms):
-    checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
-    if tokens.dtype.kind not in "iu":
-        # np.asarray keeps floats, and the int64 prompt tensor would truncate them silently.
-        raise TypeError(f"Expected `tokens` of an integer dtype (token ids). Received: dtype {tokens.dtype}")
-    checks.check_ids("tokens", tokens, config.vocab_size)
-    if not checks.is_int(max_new_tokens):
-        raise TypeError(f"Expected `max_new_tokens` of type int. Received: {type(max_new_tokens).__name__}")
-    B, T = tokens.shape
-    if T < 1 or T > config.max_len:
-        raise ValueError(
-            f"Expected a prompt `tokens` of 1 to max_len = {config.max_len} steps (the context window). "
-            f"Received: shape {tuple(tokens.shape)}"
-        )
-    if max_new_tokens < 1 or T + max_new_tokens > config.max_len:
-        raise ValueError(
-            f"Expected `max_new_tokens` in [1, max_len - prompt length = {config.max_len - T}] so that the "
-            f"sequence fits the context window. Received: {max_new_tokens}"
-        )
-    if temperature < 0:
-        raise ValueError(f"Expected `temperature` >= 0. Received: {temperature}")
-    if top_k is not None and not 1 <= top_k <= config.vocab_size:
-        raise ValueError(f"Expected `top_k` in [1, vocab_size = {config.vocab_size}]. Received: {top_k}")
-    if temperature > 0:
-        if uniforms is None:
-            raise ValueError("Expected `uniforms` (B, max_new_tokens) in [0, 1) when temperature > 0. Received: None")
-        u = np.asarray(uniforms)
-        if u.shape != (B, max_new_tokens) or u.size and (u.min() < 0 or u.max() >= 1):
-            raise ValueError(
-                f"Expected `uniforms` of shape {(B, max_new_tokens)} in [0, 1). Received: shape {u.shape}, "
-                f"range [{u.min() if u.size else 'n/a'}, {u.max() if u.size else 'n/a'}]"
-            )

@@ -1,0 +1,77 @@
+"""What the registry knows of one model: ``ModelEntry``, and the frameworks and dtypes twins are made for.
+
+An entry carries what the parity harness and the benchmarks need and nothing framework-specific:
+the config dataclass, the canonical weight shapes as a function of the config, example inputs
+drawn from a seed, the NumPy float64 reference, and where each twin class lives (imported only
+when a twin is built, so ``twinmem`` itself never imports TensorFlow or torch).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twinmem.weights import Shapes, Weights, random_weights
+
+FRAMEWORKS = ("tf", "torch")
+
+
+# The dtypes every twin and the parity tolerances are made for.
+DTYPES = ("float32", "float64")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    name: str
+    family: str  # the file the twins live in: tf_impl/<family>.py, torch_impl/<family>.py
+    class_name: str  # the same in both twins
+    config: type  # a dataclass with defaults, from twinmem.configs.<family>
+    weight_shapes: Callable[[Any], Shapes]
+    example_inputs: Callable[[Any, int], dict[str, np.ndarray]]  # (config, seed) -> named inputs
+    reference: Callable[..., tuple[tuple, dict]]  # (weights, config, **inputs) -> (outputs, intermediates)
+    outputs: tuple[str, ...]  # names of what the forward returns, in order
+    flops: Callable[[Any, Mapping[str, np.ndarray]], int]  # forward FLOPs for these inputs, analytic
+    # Named configurations that parity covers, as overrides of the defaults ("default" = none).
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: {"default": {}})
+    # Example-input overrides of a variant (e.g. a rank-2 query), by variant name.
+    variant_inputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Benchmark shapes: profile -> list of (label, config overrides, input-shape overrides).
+    bench_shapes: Mapping[str, list] = field(default_factory=dict)
+    summary: str = ""
+
+    def _check_variant(self, variant: str) -> None:
+        if variant != "default" and variant not in self.variants:
+            raise ValueError(
+                f"Unknown variant {variant!r} for model {self.name!r}; expected one of {sorted(self.variants)}"
+            )
+
+    def make_config(self, variant: str = "default", **overrides: Any) -> Any:
+        self._check_variant(variant)
+        return dataclasses.replace(self.config(), **{**self.variants.get(variant, {}), **overrides})
+
+    def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any):
+        self._check_variant(variant)
+        return self.example_inputs(config, seed, **{**self.variant_inputs.get(variant, {}), **shape})
+
+    def random_weights(self, config: Any, seed: int = 0) -> Weights:
+        return random_weights(self.weight_shapes(config), seed)
+
+    def twin_class(self, framework: str) -> type:
+        if framework not in FRAMEWORKS:
+            raise ValueError(f"framework must be one of {FRAMEWORKS}, received {framework!r}")
+        module = importlib.import_module(f"{framework}_impl.{self.family}")
+        return getattr(module, self.class_name)
+
+    def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None):
+        """Build the tf or torch twin, loading canonical ``weights`` if given."""
+        if dtype not in DTYPES:
+            raise ValueError(f"Expected `dtype` to be one of {DTYPES}. Received: {dtype!r}")
+        model = self.twin_class(framework)(config, dtype=dtype)
+        if weights is not None:
+            model.load_canonical(weights)
+        return model
