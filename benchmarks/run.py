@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from twinmem.report import build_report
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -30,8 +32,6 @@ def main() -> int:
     )
     if code not in (0, 5) or not raw.exists():
         return int(code)
-    from twinmem.report import build_report
-
     build_report(out)
     print(f"wrote {out}/report.md, {out}/results.json, {out}/benchmark.json")
     return 0

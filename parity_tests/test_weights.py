@@ -58,3 +58,85 @@ def test_non_safetensors_file_is_refused(tmp_path):
         load_weights(path)
     with pytest.raises(FileNotFoundError, match="not found"):
         load_weights(tmp_path / "absent.safetensors")
+
+
+def _roles(weights: dict) -> dict[str, str]:
+    """Each fresh weight's initializer as its values show it: all zeros, all ones, or drawn."""
+    return {n: "zeros" if not w.any() else "ones" if (w == 1).all() else "kernel" for n, w in weights.items()}
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_fresh_twins_follow_one_initializer_rule(name):
+    """Both twins start every weight by the same rule (tf_impl.core.weight, torch_impl.core.weight): the same
+    weights are zeros, the same ones, and the drawn ones have the spread of N(0, 1/fan_in)."""
+    for framework in FRAMEWORKS:
+        need(framework)
+    entry = registry.get(name)
+    config = entry.make_config()
+    fresh = {fw: entry.build(fw, config, "float64").export_canonical() for fw in FRAMEWORKS}
+    assert _roles(fresh["tf"]) == _roles(fresh["torch"])
+    for fw, weights in fresh.items():
+        kernels = [
+            w.ravel() * np.sqrt(w.shape[-2] if w.ndim > 1 else w.shape[0])
+            for n, w in weights.items()
+            if _roles(weights)[n] == "kernel"
+        ]
+        drawn = np.concatenate(kernels) if kernels else np.zeros(0)
+        # Unit variance once scaled by sqrt(fan_in); hundreds of draws put the sample std within 25 %.
+        assert drawn.size < 100 or 0.75 < drawn.std() < 1.25, (fw, drawn.size, drawn.std())
+
+
+def test_luong_concat_scores_start_random_in_both_twins():
+    """v_a is a weight, not a bias: a fresh torch twin used to start it at zeros (every key scored 0)."""
+    need("torch")
+    entry = registry.get("luong_attention")
+    weights = entry.build("torch", entry.make_config(score="concat")).export_canonical()
+    assert weights["v_a"].any()
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_file_loads_only_into_a_twin_of_its_config(framework, tmp_path):
+    """Shapes alone do not tell a relu RNN from a tanh one, nor one model from another whose shapes fit."""
+    need(framework)
+    rnn = registry.get("rnn")
+    relu = rnn.make_config("relu")
+    save_weights(tmp_path / "relu.safetensors", rnn.random_weights(relu), "rnn", relu)
+    with pytest.raises(ValueError, match=r"saved from a RNN with activation='relu' \(this twin: 'tanh'\)"):
+        rnn.build(framework, rnn.make_config()).load_canonical(tmp_path / "relu.safetensors")
+    rnn.build(framework, rnn.make_config()).load_canonical(tmp_path / "relu.safetensors", ignore_config=True)
+    rnn.build(framework, rnn.make_config("relu_fused")).load_canonical(tmp_path / "relu.safetensors")  # path: how
+    lstm = registry.get("lstm")
+    two_layers = lstm.make_config(num_layers=2)
+    bidirectional = lstm.make_config(bidirectional=True, input_size=12)  # cell 1 reads 12 features either way
+    save_weights(tmp_path / "bi.safetensors", lstm.random_weights(bidirectional), "lstm", bidirectional)
+    if lstm.weight_shapes(bidirectional) == lstm.weight_shapes(
+        two_layers.__class__(**{**two_layers.__dict__, "input_size": 12})
+    ):
+        with pytest.raises(ValueError, match="bidirectional=True"):
+            lstm.build(framework, lstm.make_config(num_layers=2, input_size=12)).load_canonical(
+                tmp_path / "bi.safetensors"
+            )
+    gru = registry.get("gru")
+    with pytest.raises(ValueError, match=r"holds weights of 'lstm'"):
+        gru.build(framework, gru.make_config()).load_canonical(tmp_path / "bi.safetensors")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_nonfinite_weights_are_refused_unless_asked_for(framework):
+    need(framework)
+    entry = registry.get("additive_attention")
+    config = entry.make_config()
+    weights = entry.random_weights(config)
+    weights["W2"][1, 2] = np.nan
+    model = entry.build(framework, config)
+    with pytest.raises(ValueError, match=r"Weight 'W2' holds 1 NaN or infinite value"):
+        model.load_canonical(weights)
+    model.load_canonical(weights, allow_nonfinite=True)
+    assert np.isnan(model.export_canonical()["W2"][1, 2])
+
+
+def test_a_non_mapping_is_a_clear_error():
+    need("torch")
+    entry = registry.get("additive_attention")
+    with pytest.raises(TypeError, match="Expected `weights` to be a mapping of name -> array or a safetensors path"):
+        entry.build("torch", entry.make_config()).load_canonical(123)

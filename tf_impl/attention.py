@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from tf_impl.core import Twin, check_tensors, known_values
+from tf_impl.core import Twin, check_tensors, known_values, weight
 from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
@@ -83,12 +83,12 @@ class AdditiveAttention(Twin):
     def __init__(self, config: AdditiveAttentionConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.W1 = self.add_weight(shape=(c.query_dim, c.units), name="W1")
-        self.b1 = self.add_weight(shape=(c.units,), initializer="zeros", name="b1")
-        self.W2 = self.add_weight(shape=(c.value_dim, c.units), name="W2")
-        self.b2 = self.add_weight(shape=(c.units,), initializer="zeros", name="b2")
-        self.V = self.add_weight(shape=(c.units, 1), name="V")
-        self.b_V = self.add_weight(shape=(1,), initializer="zeros", name="b_V")
+        self.W1 = weight(self, "W1", (c.query_dim, c.units))
+        self.b1 = weight(self, "b1", (c.units,), "zeros")
+        self.W2 = weight(self, "W2", (c.value_dim, c.units))
+        self.b2 = weight(self, "b2", (c.units,), "zeros")
+        self.V = weight(self, "V", (c.units, 1))
+        self.b_V = weight(self, "b_V", (1,), "zeros")
 
     def call(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
@@ -139,10 +139,10 @@ class LuongAttention(Twin):
         if c.score == "dot" and c.query_dim != c.value_dim:
             raise ValueError(f"`dot` scores need query_dim == value_dim. Received: {c.query_dim} and {c.value_dim}")
         if c.score == "general":
-            self.W_a = self.add_weight(shape=(c.value_dim, c.query_dim), name="W_a")
+            self.W_a = weight(self, "W_a", (c.value_dim, c.query_dim))
         if c.score == "concat":
-            self.W_a = self.add_weight(shape=(c.query_dim + c.value_dim, c.units), name="W_a")
-            self.v_a = self.add_weight(shape=(c.units,), name="v_a")
+            self.W_a = weight(self, "W_a", (c.query_dim + c.value_dim, c.units))
+            self.v_a = weight(self, "v_a", (c.units,))
 
     def call(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
@@ -266,14 +266,14 @@ class MultiHeadAttention(Twin):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
         inner = c.num_heads * c.head_dim
-        self.W_q = self.add_weight(shape=(c.d_model, inner), name="W_q")
-        self.b_q = self.add_weight(shape=(inner,), initializer="zeros", name="b_q")
-        self.W_k = self.add_weight(shape=(c.d_model, inner), name="W_k")
-        self.b_k = self.add_weight(shape=(inner,), initializer="zeros", name="b_k")
-        self.W_v = self.add_weight(shape=(c.d_model, inner), name="W_v")
-        self.b_v = self.add_weight(shape=(inner,), initializer="zeros", name="b_v")
-        self.W_o = self.add_weight(shape=(inner, c.d_model), name="W_o")
-        self.b_o = self.add_weight(shape=(c.d_model,), initializer="zeros", name="b_o")
+        self.W_q = weight(self, "W_q", (c.d_model, inner))
+        self.b_q = weight(self, "b_q", (inner,), "zeros")
+        self.W_k = weight(self, "W_k", (c.d_model, inner))
+        self.b_k = weight(self, "b_k", (inner,), "zeros")
+        self.W_v = weight(self, "W_v", (c.d_model, inner))
+        self.b_v = weight(self, "b_v", (inner,), "zeros")
+        self.W_o = weight(self, "W_o", (inner, c.d_model))
+        self.b_o = weight(self, "b_o", (c.d_model,), "zeros")
 
     def init_cache(self, batch_size: int, max_len: int) -> KVCache:
         return KVCache(batch_size, max_len, self.config.num_heads, self.config.head_dim, self.dtype)

@@ -1,4 +1,4 @@
-"""What every TensorFlow twin shares: canonical weights in and out, and the embedding lookup."""
+"""What every TensorFlow twin shares: the initializer rule, canonical weights in and out, the embedding lookup."""
 
 from __future__ import annotations
 
@@ -10,7 +10,16 @@ import numpy as np
 import tensorflow as tf
 
 from twinmem import checks
-from twinmem.weights import check_weights, load_weights
+from twinmem.weights import INITIALIZERS, check_finite, check_saved_config, check_weights, kernel_std, load_weights
+
+
+def weight(layer: keras.layers.Layer, name: str, shape: tuple[int, ...], init: str = "kernel") -> keras.Variable:
+    """A new weight of ``layer`` by twinmem's one rule (``twinmem.weights.kernel_std``): "kernel" N(0, 1/fan_in),
+    "zeros" (biases, shifts), "ones" (gains). Twins are compared after loading canonical weights."""
+    if init not in INITIALIZERS:
+        raise ValueError(f"Expected `init` to be one of {INITIALIZERS}. Received: {init!r}")
+    initializer = keras.initializers.RandomNormal(stddev=kernel_std(shape)) if init == "kernel" else init
+    return layer.add_weight(shape=shape, initializer=initializer, name=name)
 
 
 def embed(E, ids):
@@ -70,13 +79,31 @@ class Twin(keras.layers.Layer):
     def canonical_variables(self) -> dict[str, keras.Variable]:
         return _collect(self, "", {})
 
-    def load_canonical(self, weights: Mapping[str, np.ndarray] | str | Path) -> None:
-        """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype."""
+    def load_canonical(
+        self,
+        weights: Mapping[str, np.ndarray] | str | Path,
+        ignore_config: bool = False,
+        allow_nonfinite: bool = False,
+    ) -> None:
+        """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype.
+
+        A file's saved config must be this twin's (``ignore_config=True`` skips that check); NaN or
+        infinite weights are refused unless ``allow_nonfinite``. Nothing is assigned unless all pass.
+        """
         if isinstance(weights, str | Path):
-            weights = load_weights(weights)[0]
+            source = repr(str(weights))
+            weights, metadata = load_weights(weights)
+            if not ignore_config:
+                check_saved_config(metadata, getattr(self, "config", None), type(self).__name__, source)
+        elif not isinstance(weights, Mapping):
+            raise TypeError(
+                f"Expected `weights` to be a mapping of name -> array or a safetensors path. Received: {type(weights).__name__}"
+            )
         variables = self.canonical_variables()
         check_weights(weights, {n: tuple(v.shape) for n, v in variables.items()}, type(self).__name__)
         checks.check_float_weights(weights)
+        if not allow_nonfinite:
+            check_finite(weights)
         for name, variable in variables.items():
             variable.assign(np.asarray(weights[name]).astype(variable.dtype))
 

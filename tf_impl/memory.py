@@ -11,7 +11,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_impl.attention import masked_softmax
-from tf_impl.core import Twin, check_tensors, embed, known_values
+from tf_impl.core import Twin, check_tensors, embed, known_values, weight
 from tf_impl.rnn import LSTMCell
 from twinmem.configs.memory import (
     NTM_EPS,
@@ -46,8 +46,8 @@ class FeedForwardCell(Twin):
 
     def __init__(self, input_dim: int, units: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        self.W = self.add_weight(shape=(input_dim, units), name="W")
-        self.b = self.add_weight(shape=(units,), name="b", initializer="zeros")
+        self.W = weight(self, "W", (input_dim, units))
+        self.b = weight(self, "b", (units,), "zeros")
 
     def call(self, x_t):
         return tf.tanh(tf.matmul(x_t, self.W) + self.b)
@@ -102,9 +102,9 @@ class SeedMemoryNetwork(Twin):
     def __init__(self, config: SeedMemoryNetworkConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.embedding = self.add_weight(shape=(c.vocab_size, c.embedding_size), name="embedding")
-        self.W_d = self.add_weight(shape=(c.hidden_size, c.output_size), name="W_d")
-        self.b_d = self.add_weight(shape=(c.output_size,), name="b_d", initializer="zeros")
+        self.embedding = weight(self, "embedding", (c.vocab_size, c.embedding_size))
+        self.W_d = weight(self, "W_d", (c.hidden_size, c.output_size))
+        self.b_d = weight(self, "b_d", (c.output_size,), "zeros")
         # Sub-twins last: their weights follow the model's own in the canonical order.
         self.encoder = LSTMCell(c.embedding_size, c.hidden_size, dtype=dtype)
 
@@ -178,18 +178,18 @@ class MemN2N(Twin):
         self.linear_start = c.linear_start
         V, d, M, K = c.vocab_size, c.embedding_dim, c.memory_size, c.hops
         if c.tying == "adjacent":
-            self.E = self.add_weight(shape=(K + 1, V, d), name="E")
+            self.E = weight(self, "E", (K + 1, V, d))
             if c.temporal:
-                self.T_E = self.add_weight(shape=(K + 1, M, d), name="T_E")
+                self.T_E = weight(self, "T_E", (K + 1, M, d))
         else:
-            self.A = self.add_weight(shape=(V, d), name="A")
-            self.B = self.add_weight(shape=(V, d), name="B")
-            self.C = self.add_weight(shape=(V, d), name="C")
+            self.A = weight(self, "A", (V, d))
+            self.B = weight(self, "B", (V, d))
+            self.C = weight(self, "C", (V, d))
             if c.temporal:
-                self.T_A = self.add_weight(shape=(M, d), name="T_A")
-                self.T_C = self.add_weight(shape=(M, d), name="T_C")
-            self.H = self.add_weight(shape=(d, d), name="H")
-            self.W = self.add_weight(shape=(d, V), name="W")
+                self.T_A = weight(self, "T_A", (M, d))
+                self.T_C = weight(self, "T_C", (M, d))
+            self.H = weight(self, "H", (d, d))
+            self.W = weight(self, "W", (d, V))
         l = position_encoding(c.sentence_len, d, c.encoding)  # (S, d)
         self.l = tf.constant(l, dtype=dtype)
 
@@ -197,6 +197,8 @@ class MemN2N(Twin):
         """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying."""
         c = self.config
         K = c.hops
+        T_A: list | None
+        T_C: list | None
         if c.tying == "adjacent":
             A, C, B, W_T = [self.E[k] for k in range(K)], [self.E[k + 1] for k in range(K)], self.E[0], self.E[K]
             T_A, T_C = (
@@ -267,9 +269,9 @@ class KVMemoryNetwork(Twin):
     def __init__(self, config: KVMemoryNetworkConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.A = self.add_weight(shape=(c.vocab_size, c.embedding_dim), name="A")
-        self.R = self.add_weight(shape=(c.hops, c.embedding_dim, c.embedding_dim), name="R")
-        self.B = self.add_weight(shape=(c.vocab_size, c.embedding_dim), name="B")
+        self.A = weight(self, "A", (c.vocab_size, c.embedding_dim))
+        self.R = weight(self, "R", (c.hops, c.embedding_dim, c.embedding_dim))
+        self.B = weight(self, "B", (c.vocab_size, c.embedding_dim))
         self.l = tf.ones((1, c.embedding_dim), dtype=dtype)
 
     def call(self, query, keys, values, return_intermediates=False):
@@ -367,14 +369,15 @@ class NTM(Twin):
         read, write = ntm_head_sizes(c)
         H, M = c.controller_size, c.memory_width
         if c.memory_init == "learned":
-            self.M_0 = self.add_weight(shape=(c.memory_slots, M), name="M_0")
-        self.W_read = self.add_weight(shape=(H, read), name="W_read")
-        self.b_read = self.add_weight(shape=(read,), name="b_read", initializer="zeros")
-        self.W_write = self.add_weight(shape=(H, write), name="W_write")
-        self.b_write = self.add_weight(shape=(write,), name="b_write", initializer="zeros")
-        self.W_out = self.add_weight(shape=(H + M, c.output_dim), name="W_out")
-        self.b_out = self.add_weight(shape=(c.output_dim,), name="b_out", initializer="zeros")
+            self.M_0 = weight(self, "M_0", (c.memory_slots, M))
+        self.W_read = weight(self, "W_read", (H, read))
+        self.b_read = weight(self, "b_read", (read,), "zeros")
+        self.W_write = weight(self, "W_write", (H, write))
+        self.b_write = weight(self, "b_write", (write,), "zeros")
+        self.W_out = weight(self, "W_out", (H + M, c.output_dim))
+        self.b_out = weight(self, "b_out", (c.output_dim,), "zeros")
         # Sub-twins last: their weights follow the model's own in the canonical order.
+        self.controller: LSTMCell | FeedForwardCell
         if c.controller == "lstm":
             self.controller = LSTMCell(c.input_dim + M, H, dtype=dtype)
         else:
@@ -394,7 +397,7 @@ class NTM(Twin):
         w_read = tf.concat([tf.ones((B, 1), x.dtype), tf.zeros((B, N - 1), x.dtype)], axis=1)  # heads start on slot 0
         w_write = tf.concat([tf.ones((B, 1), x.dtype), tf.zeros((B, N - 1), x.dtype)], axis=1)
         r_t = tf.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
-        steps = {
+        steps: dict[str, list] = {
             n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
         }
         for t in range(T):

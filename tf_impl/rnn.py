@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import AdditiveAttention
-from tf_impl.core import Twin, check_tensors, embed, known_values
+from tf_impl.core import Twin, check_tensors, embed, known_values, weight
 from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -43,6 +43,7 @@ from twinmem.configs.rnn import (
     num_directions,
     rnn_of,
 )
+from twinmem.layouts.recurrent import layer_input_size
 
 
 class RNNCell(Twin):
@@ -63,9 +64,9 @@ class RNNCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, activation: str, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.activation = activation
-        self.W_ih = self.add_weight(shape=(input_size, hidden_size), name="W_ih")
-        self.W_hh = self.add_weight(shape=(hidden_size, hidden_size), name="W_hh")
-        self.b = self.add_weight(shape=(hidden_size,), initializer="zeros", name="b")
+        self.W_ih = weight(self, "W_ih", (input_size, hidden_size))
+        self.W_hh = weight(self, "W_hh", (hidden_size, hidden_size))
+        self.b = weight(self, "b", (hidden_size,), "zeros")
 
     def call(self, x_t, state):
         (h_tm1,) = state
@@ -96,9 +97,9 @@ class LSTMCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.hidden_size = hidden_size
-        self.W_ih = self.add_weight(shape=(input_size, 4 * hidden_size), name="W_ih")
-        self.W_hh = self.add_weight(shape=(hidden_size, 4 * hidden_size), name="W_hh")
-        self.b = self.add_weight(shape=(4 * hidden_size,), initializer="zeros", name="b")
+        self.W_ih = weight(self, "W_ih", (input_size, 4 * hidden_size))
+        self.W_hh = weight(self, "W_hh", (hidden_size, 4 * hidden_size))
+        self.b = weight(self, "b", (4 * hidden_size,), "zeros")
 
     def call(self, x_t, state):
         h_tm1, c_tm1 = state
@@ -137,9 +138,9 @@ class GRUCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.hidden_size = hidden_size
-        self.W_ih = self.add_weight(shape=(input_size, 3 * hidden_size), name="W_ih")
-        self.W_hh = self.add_weight(shape=(hidden_size, 3 * hidden_size), name="W_hh")
-        self.b = self.add_weight(shape=(2, 3 * hidden_size), initializer="zeros", name="b")
+        self.W_ih = weight(self, "W_ih", (input_size, 3 * hidden_size))
+        self.W_hh = weight(self, "W_hh", (hidden_size, 3 * hidden_size))
+        self.b = weight(self, "b", (2, 3 * hidden_size), "zeros")
 
     def call(self, x_t, state):
         (h_tm1,) = state
@@ -182,8 +183,8 @@ class _Recurrent(Twin):
         super().__init__(dtype=dtype, **kwargs)
         check_config(config)
         self.config = c = config
-        D, H = num_directions(c), c.hidden_size
-        sizes = [c.input_size if k < D else D * H for k in range(c.num_layers * D)]
+        D = num_directions(c)
+        sizes = [layer_input_size(c, k) for k in range(c.num_layers * D)]
         if c.path == "explicit":
             self.cells = [self.make_cell(n, dtype) for n in sizes]
         else:
@@ -191,6 +192,14 @@ class _Recurrent(Twin):
             for kernel, n in zip(self.kernels, sizes, strict=True):
                 kernel.build((None, None, n))
         self.inter_layer_dropout = keras.layers.Dropout(c.dropout, dtype=dtype)
+
+    def make_cell(self, input_size: int, dtype: str) -> Twin:
+        """The cell of one layer and direction, reading ``input_size`` features: each kind's own."""
+        raise NotImplementedError
+
+    def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
+        """The framework's layer of this kind, for the fused path: each kind's own."""
+        raise NotImplementedError
 
     def canonical_variables(self) -> dict[str, keras.Variable]:
         if self.config.path == "explicit":
@@ -217,7 +226,7 @@ class _Recurrent(Twin):
         for layer in range(c.num_layers):
             if layer > 0:
                 layer_input = self.inter_layer_dropout(layer_input, training=training)
-            outputs = []
+            ys = []  # per direction, (B, T, H)
             for d in range(D):
                 k = layer * D + d
                 state = self.initial_states(k, B, h_0, c_0)
@@ -226,9 +235,9 @@ class _Recurrent(Twin):
                     mids.update({f"cells.{k}.{n}": v for n, v in m.items()})
                 else:
                     y, state = self.run_kernel(self.kernels[k], layer_input, mask, state, d == 1)
-                outputs.append(y)
+                ys.append(y)
                 finals.append(state)
-            layer_input = tf.concat(outputs, axis=-1)  # (B, T, D H)
+            layer_input = tf.concat(ys, axis=-1)  # (B, T, D H)
         h_n = tf.stack([s[0] for s in finals], axis=0)  # (L D, B, H)
         states = (h_n, tf.stack([s[1] for s in finals], axis=0)) if self.kind == "lstm" else (h_n,)
         outputs = (layer_input, *states)
@@ -404,11 +413,12 @@ class RNNClassifier(Twin):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
         self.rnn = RNN(rnn_of(c), dtype=dtype)
-        self.W_y = self.add_weight(shape=(c.hidden_size, c.output_size), name="W_y")
-        self.b_y = self.add_weight(shape=(c.output_size,), initializer="zeros", name="b_y")
+        self.W_y = weight(self, "W_y", (c.hidden_size, c.output_size))
+        self.b_y = weight(self, "b_y", (c.output_size,), "zeros")
 
     def canonical_variables(self) -> dict[str, keras.Variable]:
-        # Reading order, and the RNN's fused path names its variables itself (_Recurrent.canonical_variables).
+        # The RNN's fused path names its variables itself (_Recurrent.canonical_variables), which the walk over
+        # vars() in tf_impl.core does not ask; the order is the generic one, creation order, as in the torch twin.
         rnn = {f"rnn.{n}": v for n, v in self.rnn.canonical_variables().items()}
         return {**rnn, "W_y": self.W_y, "b_y": self.b_y}
 
@@ -447,13 +457,13 @@ class LSTMLanguageModel(Twin):
     def __init__(self, config: LSTMLanguageModelConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.E = self.add_weight(shape=(c.vocab_size, c.embed_dim), name="E")
+        self.E = weight(self, "E", (c.vocab_size, c.embed_dim))
         self.lstm = LSTM(lstm_of(c), dtype=dtype)
-        self.W_y = self.add_weight(shape=(c.hidden_size, c.vocab_size), name="W_y")
-        self.b_y = self.add_weight(shape=(c.vocab_size,), initializer="zeros", name="b_y")
+        self.W_y = weight(self, "W_y", (c.hidden_size, c.vocab_size))
+        self.b_y = weight(self, "b_y", (c.vocab_size,), "zeros")
 
     def canonical_variables(self) -> dict[str, keras.Variable]:
-        # Reading order, and the LSTM's fused path names its variables itself.
+        # The LSTM's fused path names its variables itself (see RNNClassifier); creation order.
         lstm = {f"lstm.{n}": v for n, v in self.lstm.canonical_variables().items()}
         return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
 
@@ -514,16 +524,16 @@ class Seq2SeqAttention(Twin):
     def __init__(self, config: Seq2SeqAttentionConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.E_source = self.add_weight(shape=(c.source_vocab_size, c.embed_dim), name="E_source")
+        self.E_source = weight(self, "E_source", (c.source_vocab_size, c.embed_dim))
         self.encoder = GRU(encoder_of(c), dtype=dtype)
-        self.E_target = self.add_weight(shape=(c.target_vocab_size, c.embed_dim), name="E_target")
+        self.E_target = weight(self, "E_target", (c.target_vocab_size, c.embed_dim))
         self.attention = AdditiveAttention(attention_of(c), dtype=dtype)
         self.decoder = GRUCell(c.embed_dim + c.hidden_size, c.hidden_size, dtype=dtype)
-        self.W_y = self.add_weight(shape=(c.hidden_size, c.target_vocab_size), name="W_y")
-        self.b_y = self.add_weight(shape=(c.target_vocab_size,), initializer="zeros", name="b_y")
+        self.W_y = weight(self, "W_y", (c.hidden_size, c.target_vocab_size))
+        self.b_y = weight(self, "b_y", (c.target_vocab_size,), "zeros")
 
     def canonical_variables(self) -> dict[str, keras.Variable]:
-        # Reading order, and the encoder's fused path names its variables itself.
+        # The encoder's fused path names its variables itself (see RNNClassifier); creation order.
         sub = {
             name: {f"{name}.{n}": v for n, v in getattr(self, name).canonical_variables().items()}
             for name in ("encoder", "attention", "decoder")

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import KVCache, MultiHeadAttention
-from tf_impl.core import Twin, check_tensors, embed, known_values
+from tf_impl.core import Twin, check_tensors, embed, known_values, weight
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -46,8 +46,8 @@ class LayerNorm(Twin):
 
     def __init__(self, features: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        self.gamma = self.add_weight(shape=(features,), initializer="ones", name="gamma")
-        self.beta = self.add_weight(shape=(features,), initializer="zeros", name="beta")
+        self.gamma = weight(self, "gamma", (features,), "ones")
+        self.beta = weight(self, "beta", (features,), "zeros")
 
     def call(self, x):
         mean = tf.reduce_mean(x, axis=-1, keepdims=True)
@@ -67,10 +67,10 @@ class MLP(Twin):
     def __init__(self, d_model: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         hidden = MLP_RATIO * d_model
-        self.W_fc = self.add_weight(shape=(d_model, hidden), name="W_fc")
-        self.b_fc = self.add_weight(shape=(hidden,), initializer="zeros", name="b_fc")
-        self.W_proj = self.add_weight(shape=(hidden, d_model), name="W_proj")
-        self.b_proj = self.add_weight(shape=(d_model,), initializer="zeros", name="b_proj")
+        self.W_fc = weight(self, "W_fc", (d_model, hidden))
+        self.b_fc = weight(self, "b_fc", (hidden,), "zeros")
+        self.W_proj = weight(self, "W_proj", (hidden, d_model))
+        self.b_proj = weight(self, "b_proj", (d_model,), "zeros")
 
     def call(self, x, return_intermediates=False):
         u = tf.matmul(x, self.W_fc) + self.b_fc  # (B, T, 4D)
@@ -163,12 +163,12 @@ class TinyGPT(Twin):
     def __init__(self, config: TinyGPTConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.W_te = self.add_weight(shape=(c.vocab_size, c.d_model), name="W_te")
-        self.W_pe = self.add_weight(shape=(c.max_len, c.d_model), name="W_pe")
+        self.W_te = weight(self, "W_te", (c.vocab_size, c.d_model))
+        self.W_pe = weight(self, "W_pe", (c.max_len, c.d_model))
         self.blocks = [TransformerBlock(block_of(c), dtype=dtype) for _ in range(c.num_layers)]
         self.ln_f = LayerNorm(c.d_model, dtype=dtype)
         if not c.tie_embeddings:
-            self.W_head = self.add_weight(shape=(c.d_model, c.vocab_size), name="W_head")
+            self.W_head = weight(self, "W_head", (c.d_model, c.vocab_size))
 
     def init_cache(self, batch_size: int) -> list[KVCache]:
         return [block.attention.init_cache(batch_size, self.config.max_len) for block in self.blocks]
@@ -251,6 +251,8 @@ class TinyGPT(Twin):
             sequence = tf.concat([sequence, next_token[:, None]], axis=1)  # (B, T + step + 1)
             if step + 1 < max_new_tokens:
                 logits = decode(next_token[:, None] if use_cache else sequence)
-        if graph and use_cache and decode.experimental_get_tracing_count() > 2:
-            raise RuntimeError(f"The decoding step was retraced: {decode.experimental_get_tracing_count()} traces")
+        # tf.function is typed as returning a plain callable; it returns a Function.
+        traces = decode.experimental_get_tracing_count() if graph else 0  # type: ignore[attr-defined]
+        if use_cache and traces > 2:
+            raise RuntimeError(f"The decoding step was retraced: {traces} traces")
         return sequence

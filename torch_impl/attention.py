@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import torch
-from torch import nn
 
-from torch_impl.core import Twin, check_tensors, known_values
+from torch_impl.core import Twin, check_tensors, known_values, weight
+from twinmem import checks
 from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
@@ -23,13 +23,6 @@ from twinmem.configs.attention import (
     check_query_key_value,
     check_query_values,
 )
-
-
-def _param(*shape: int, dtype: str) -> nn.Parameter:
-    # Kernels start N(0, 1/fan_in), biases at zero; twins are compared after loading canonical weights.
-    if len(shape) == 1:
-        return nn.Parameter(torch.zeros(shape, dtype=getattr(torch, dtype)))
-    return nn.Parameter(torch.randn(shape, dtype=getattr(torch, dtype)) / math.sqrt(shape[0]))
 
 
 def masked_softmax(scores, mask):
@@ -93,12 +86,12 @@ class AdditiveAttention(Twin):
     def __init__(self, config: AdditiveAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.W1 = _param(c.query_dim, c.units, dtype=dtype)
-        self.b1 = _param(c.units, dtype=dtype)
-        self.W2 = _param(c.value_dim, c.units, dtype=dtype)
-        self.b2 = _param(c.units, dtype=dtype)
-        self.V = _param(c.units, 1, dtype=dtype)
-        self.b_V = _param(1, dtype=dtype)
+        self.W1 = weight((c.query_dim, c.units), dtype)
+        self.b1 = weight((c.units,), dtype, "zeros")
+        self.W2 = weight((c.value_dim, c.units), dtype)
+        self.b2 = weight((c.units,), dtype, "zeros")
+        self.V = weight((c.units, 1), dtype)
+        self.b_V = weight((1,), dtype, "zeros")
 
     def forward(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
@@ -148,10 +141,10 @@ class LuongAttention(Twin):
         if c.score == "dot" and c.query_dim != c.value_dim:
             raise ValueError(f"`dot` scores need query_dim == value_dim. Received: {c.query_dim} and {c.value_dim}")
         if c.score == "general":
-            self.W_a = _param(c.value_dim, c.query_dim, dtype=dtype)
+            self.W_a = weight((c.value_dim, c.query_dim), dtype)
         if c.score == "concat":
-            self.W_a = _param(c.query_dim + c.value_dim, c.units, dtype=dtype)
-            self.v_a = _param(c.units, dtype=dtype)
+            self.W_a = weight((c.query_dim + c.value_dim, c.units), dtype)
+            self.v_a = weight((c.units,), dtype)
 
     def forward(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
@@ -276,25 +269,18 @@ class MultiHeadAttention(Twin):
         super().__init__(dtype=dtype)
         self.config = c = config
         inner = c.num_heads * c.head_dim
-        self.W_q = _param(c.d_model, inner, dtype=dtype)
-        self.b_q = _param(inner, dtype=dtype)
-        self.W_k = _param(c.d_model, inner, dtype=dtype)
-        self.b_k = _param(inner, dtype=dtype)
-        self.W_v = _param(c.d_model, inner, dtype=dtype)
-        self.b_v = _param(inner, dtype=dtype)
-        self.W_o = _param(inner, c.d_model, dtype=dtype)
-        self.b_o = _param(c.d_model, dtype=dtype)
+        self.W_q = weight((c.d_model, inner), dtype)
+        self.b_q = weight((inner,), dtype, "zeros")
+        self.W_k = weight((c.d_model, inner), dtype)
+        self.b_k = weight((inner,), dtype, "zeros")
+        self.W_v = weight((c.d_model, inner), dtype)
+        self.b_v = weight((inner,), dtype, "zeros")
+        self.W_o = weight((inner, c.d_model), dtype)
+        self.b_o = weight((c.d_model,), dtype, "zeros")
 
     def init_cache(self, batch_size: int, max_len: int) -> KVCache:
-        p = self.W_q
-        return KVCache(
-            batch_size,
-            max_len,
-            self.config.num_heads,
-            self.config.head_dim,
-            str(p.dtype).split(".")[-1],
-            p.device,
-        )
+        c = self.config
+        return KVCache(batch_size, max_len, c.num_heads, c.head_dim, checks.dtype_name(self.W_q.dtype), self.W_q.device)
 
     def split_heads(self, x):
         B, T = x.shape[0], x.shape[1]

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from torch_impl.attention import _param, masked_softmax
-from torch_impl.core import Twin, check_tensors, embed, known_values
+from torch_impl.attention import masked_softmax
+from torch_impl.core import Twin, check_tensors, embed, known_values, weight
 from torch_impl.rnn import LSTMCell
 from twinmem.configs.memory import (
     NTM_EPS,
@@ -47,8 +47,8 @@ class FeedForwardCell(Twin):
 
     def __init__(self, input_dim: int, units: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.W = _param(input_dim, units, dtype=dtype)
-        self.b = _param(units, dtype=dtype)
+        self.W = weight((input_dim, units), dtype)
+        self.b = weight((units,), dtype, "zeros")
 
     def forward(self, x_t):
         return torch.tanh(torch.matmul(x_t, self.W) + self.b)
@@ -103,9 +103,9 @@ class SeedMemoryNetwork(Twin):
     def __init__(self, config: SeedMemoryNetworkConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.embedding = _param(c.vocab_size, c.embedding_size, dtype=dtype)
-        self.W_d = _param(c.hidden_size, c.output_size, dtype=dtype)
-        self.b_d = _param(c.output_size, dtype=dtype)
+        self.embedding = weight((c.vocab_size, c.embedding_size), dtype)
+        self.W_d = weight((c.hidden_size, c.output_size), dtype)
+        self.b_d = weight((c.output_size,), dtype, "zeros")
         # Sub-twins last: their weights follow the model's own in the canonical order.
         self.encoder = LSTMCell(c.embedding_size, c.hidden_size, dtype=dtype)
 
@@ -179,18 +179,18 @@ class MemN2N(Twin):
         self.linear_start = c.linear_start
         V, d, M, K = c.vocab_size, c.embedding_dim, c.memory_size, c.hops
         if c.tying == "adjacent":
-            self.E = _param(K + 1, V, d, dtype=dtype)
+            self.E = weight((K + 1, V, d), dtype)
             if c.temporal:
-                self.T_E = _param(K + 1, M, d, dtype=dtype)
+                self.T_E = weight((K + 1, M, d), dtype)
         else:
-            self.A = _param(V, d, dtype=dtype)
-            self.B = _param(V, d, dtype=dtype)
-            self.C = _param(V, d, dtype=dtype)
+            self.A = weight((V, d), dtype)
+            self.B = weight((V, d), dtype)
+            self.C = weight((V, d), dtype)
             if c.temporal:
-                self.T_A = _param(M, d, dtype=dtype)
-                self.T_C = _param(M, d, dtype=dtype)
-            self.H = _param(d, d, dtype=dtype)
-            self.W = _param(d, V, dtype=dtype)
+                self.T_A = weight((M, d), dtype)
+                self.T_C = weight((M, d), dtype)
+            self.H = weight((d, d), dtype)
+            self.W = weight((d, V), dtype)
         l = position_encoding(c.sentence_len, d, c.encoding)  # (S, d)
         self.register_buffer("l", torch.as_tensor(l, dtype=getattr(torch, dtype)), persistent=False)
 
@@ -198,6 +198,8 @@ class MemN2N(Twin):
         """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying."""
         c = self.config
         K = c.hops
+        T_A: list | None
+        T_C: list | None
         if c.tying == "adjacent":
             A, C, B, W_T = [self.E[k] for k in range(K)], [self.E[k + 1] for k in range(K)], self.E[0], self.E[K]
             T_A, T_C = (
@@ -266,9 +268,9 @@ class KVMemoryNetwork(Twin):
     def __init__(self, config: KVMemoryNetworkConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.A = _param(c.vocab_size, c.embedding_dim, dtype=dtype)
-        self.R = _param(c.hops, c.embedding_dim, c.embedding_dim, dtype=dtype)
-        self.B = _param(c.vocab_size, c.embedding_dim, dtype=dtype)
+        self.A = weight((c.vocab_size, c.embedding_dim), dtype)
+        self.R = weight((c.hops, c.embedding_dim, c.embedding_dim), dtype)
+        self.B = weight((c.vocab_size, c.embedding_dim), dtype)
         self.register_buffer("l", torch.ones((1, c.embedding_dim), dtype=getattr(torch, dtype)), persistent=False)
 
     def forward(self, query, keys, values, return_intermediates=False):
@@ -366,14 +368,15 @@ class NTM(Twin):
         read, write = ntm_head_sizes(c)
         H, M = c.controller_size, c.memory_width
         if c.memory_init == "learned":
-            self.M_0 = _param(c.memory_slots, M, dtype=dtype)
-        self.W_read = _param(H, read, dtype=dtype)
-        self.b_read = _param(read, dtype=dtype)
-        self.W_write = _param(H, write, dtype=dtype)
-        self.b_write = _param(write, dtype=dtype)
-        self.W_out = _param(H + M, c.output_dim, dtype=dtype)
-        self.b_out = _param(c.output_dim, dtype=dtype)
+            self.M_0 = weight((c.memory_slots, M), dtype)
+        self.W_read = weight((H, read), dtype)
+        self.b_read = weight((read,), dtype, "zeros")
+        self.W_write = weight((H, write), dtype)
+        self.b_write = weight((write,), dtype, "zeros")
+        self.W_out = weight((H + M, c.output_dim), dtype)
+        self.b_out = weight((c.output_dim,), dtype, "zeros")
         # Sub-twins last: their weights follow the model's own in the canonical order.
+        self.controller: LSTMCell | FeedForwardCell
         if c.controller == "lstm":
             self.controller = LSTMCell(c.input_dim + M, H, dtype=dtype)
         else:
@@ -393,7 +396,7 @@ class NTM(Twin):
         w_read = torch.cat([x.new_ones((B, 1)), x.new_zeros((B, N - 1))], dim=1)  # heads start on slot 0
         w_write = torch.cat([x.new_ones((B, 1)), x.new_zeros((B, N - 1))], dim=1)
         r_t = torch.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
-        steps = {
+        steps: dict[str, list] = {
             n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
         }
         for t in range(T):

@@ -18,15 +18,13 @@ gives zero outputs and the initial state as its final state, on both paths.
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
-from torch_impl.core import Twin, check_tensors, embed, known_values
+from torch_impl.core import Twin, check_tensors, embed, known_values, weight
 from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -46,13 +44,7 @@ from twinmem.configs.rnn import (
     num_directions,
     rnn_of,
 )
-
-
-def _param(*shape: int, dtype: str, bias: bool = False) -> nn.Parameter:
-    # Kernels start N(0, 1/fan_in), biases at zero; twins are compared after loading canonical weights.
-    if bias:
-        return nn.Parameter(torch.zeros(shape, dtype=getattr(torch, dtype)))
-    return nn.Parameter(torch.randn(shape, dtype=getattr(torch, dtype)) / math.sqrt(shape[0]))
+from twinmem.layouts.recurrent import GATES, canonical_to_torch_cell, layer_input_size, torch_suffix
 
 
 class RNNCell(Twin):
@@ -73,9 +65,9 @@ class RNNCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, activation: str, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.activation = activation
-        self.W_ih = _param(input_size, hidden_size, dtype=dtype)
-        self.W_hh = _param(hidden_size, hidden_size, dtype=dtype)
-        self.b = _param(hidden_size, dtype=dtype, bias=True)
+        self.W_ih = weight((input_size, hidden_size), dtype)
+        self.W_hh = weight((hidden_size, hidden_size), dtype)
+        self.b = weight((hidden_size,), dtype, "zeros")
 
     def forward(self, x_t, state):
         (h_tm1,) = state
@@ -106,9 +98,9 @@ class LSTMCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.hidden_size = hidden_size
-        self.W_ih = _param(input_size, 4 * hidden_size, dtype=dtype)
-        self.W_hh = _param(hidden_size, 4 * hidden_size, dtype=dtype)
-        self.b = _param(4 * hidden_size, dtype=dtype, bias=True)
+        self.W_ih = weight((input_size, 4 * hidden_size), dtype)
+        self.W_hh = weight((hidden_size, 4 * hidden_size), dtype)
+        self.b = weight((4 * hidden_size,), dtype, "zeros")
 
     def forward(self, x_t, state):
         h_tm1, c_tm1 = state
@@ -147,9 +139,9 @@ class GRUCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.hidden_size = hidden_size
-        self.W_ih = _param(input_size, 3 * hidden_size, dtype=dtype)
-        self.W_hh = _param(hidden_size, 3 * hidden_size, dtype=dtype)
-        self.b = _param(2, 3 * hidden_size, dtype=dtype, bias=True)
+        self.W_ih = weight((input_size, 3 * hidden_size), dtype)
+        self.W_hh = weight((hidden_size, 3 * hidden_size), dtype)
+        self.b = weight((2, 3 * hidden_size), dtype, "zeros")
 
     def forward(self, x_t, state):
         (h_tm1,) = state
@@ -187,24 +179,35 @@ class _Recurrent(Twin):
     """What ``RNN``, ``LSTM`` and ``GRU`` share: the stack of layers and directions, both paths."""
 
     kind = ""
+    # The fused path's torch module, set with object.__setattr__ to keep it out of the module tree.
+    kernel: nn.Module
 
     def __init__(self, config, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         check_config(config)
         self.config = c = config
-        D, H = num_directions(c), c.hidden_size
-        sizes = [c.input_size if k < D else D * H for k in range(c.num_layers * D)]
+        D = num_directions(c)
+        sizes = [layer_input_size(c, k) for k in range(c.num_layers * D)]
         # Both paths keep the canonical parameters in the cells; the fused path hands them to torch's kernel.
         self.cells = nn.ModuleList([self.make_cell(n, dtype) for n in sizes])
         if c.path == "fused":
             # Kept out of the module tree: its own parameters are placeholders on the meta device (no
             # memory); each call passes the cells' parameters in. The zero bias_hh is a constant.
             object.__setattr__(self, "kernel", self.make_kernel())
-            self.register_buffer("zero_bias", torch.zeros(H * self.gates, dtype=getattr(torch, dtype)), False)
+            zero_bias = torch.zeros(GATES[self.kind] * c.hidden_size, dtype=getattr(torch, dtype))
+            self.register_buffer("zero_bias", zero_bias, False)
         self.inter_layer_dropout = nn.Dropout(c.dropout)
         # Inference mode from the start, as a Keras layer called without training=True; .train() turns
         # the dropout between layers on.
         self.train(False)
+
+    def make_cell(self, input_size: int, dtype: str) -> Twin:
+        """The cell of one layer and direction, reading ``input_size`` features: each kind's own."""
+        raise NotImplementedError
+
+    def make_kernel(self) -> nn.Module:
+        """The framework's layer of this kind, for the fused path: each kind's own."""
+        raise NotImplementedError
 
     def initial_states(self, k: int, B: int, h_0, c_0, like):
         zeros = torch.zeros((B, self.config.hidden_size), dtype=like.dtype, device=like.device)
@@ -225,30 +228,33 @@ class _Recurrent(Twin):
         for layer in range(c.num_layers):
             if layer > 0:
                 layer_input = self.inter_layer_dropout(layer_input)  # acts after .train(), as Keras' training=True
-            outputs = []
+            ys = []  # per direction, (B, T, H)
             for d in range(D):
                 k = layer * D + d
                 state = self.initial_states(k, B, h_0, c_0, x)
                 y, state, m = run_direction(self.cells[k], layer_input, mask, state, d == 1)
                 mids.update({f"cells.{k}.{n}": v for n, v in m.items()})
-                outputs.append(y)
+                ys.append(y)
                 finals.append(state)
-            layer_input = torch.cat(outputs, dim=-1)  # (B, T, D H)
+            layer_input = torch.cat(ys, dim=-1)  # (B, T, D H)
         h_n = torch.stack([s[0] for s in finals], dim=0)  # (L D, B, H)
         states = (h_n, torch.stack([s[1] for s in finals], dim=0)) if self.kind == "lstm" else (h_n,)
         outputs = (layer_input, *states)
         return (outputs, mids) if return_intermediates else outputs
 
     def kernel_weights(self) -> dict[str, torch.Tensor]:
-        """The cells' canonical parameters under torch's names and in its (out, in) orientation (views)."""
+        """The cells' canonical parameters under torch's names and in its (out, in) orientation.
+
+        The layout is ``twinmem.layouts.recurrent``'s: transposes (views), the single canonical bias as
+        ``bias_ih`` with the zero ``bias_hh``, and for the GRU its z and r column blocks swapped into torch's
+        r, z, n order. Done here, per call, and not at load: the canonical parameters must stay the leaves
+        that gradients reach (O((D + H) G H), against the recurrence's O(B T (D + H) G H)).
+        """
         out = {}
         D = num_directions(self.config)
         for k, cell in enumerate(self.cells):
-            suffix = f"l{k // D}" + ("_reverse" if k % D else "")
-            out[f"weight_ih_{suffix}"] = cell.W_ih.T
-            out[f"weight_hh_{suffix}"] = cell.W_hh.T
-            out[f"bias_ih_{suffix}"] = cell.b
-            out[f"bias_hh_{suffix}"] = self.zero_bias
+            torch_cell = canonical_to_torch_cell(self.kind, cell.W_ih, cell.W_hh, cell.b, self.zero_bias)
+            out.update({f"{n}{torch_suffix(k, D)}": w for n, w in torch_cell.items()})
         return out
 
     def run_kernel(self, x, mask, h_0, c_0):
@@ -299,7 +305,6 @@ class RNN(_Recurrent):
     """
 
     kind = "rnn"
-    gates = 1
 
     def __init__(self, config: RNNConfig, dtype: str = "float32"):
         super().__init__(config, dtype=dtype)
@@ -346,7 +351,6 @@ class LSTM(_Recurrent):
     """
 
     kind = "lstm"
-    gates = 4
 
     def __init__(self, config: LSTMConfig, dtype: str = "float32"):
         super().__init__(config, dtype=dtype)
@@ -368,12 +372,6 @@ class LSTM(_Recurrent):
 
     def forward(self, x, mask=None, h_0=None, c_0=None, return_intermediates=False):
         return self.run(x, mask, h_0, c_0, return_intermediates)
-
-
-def _rzn(w):
-    """Canonical (Keras) gate blocks z, r, n along the last axis -> torch's r, z, n."""
-    H = w.shape[-1] // 3
-    return torch.cat((w[..., H : 2 * H], w[..., :H], w[..., 2 * H :]), dim=-1)
 
 
 class GRU(_Recurrent):
@@ -399,7 +397,6 @@ class GRU(_Recurrent):
     """
 
     kind = "gru"
-    gates = 3
 
     def __init__(self, config: GRUConfig, dtype: str = "float32"):
         super().__init__(config, dtype=dtype)
@@ -418,21 +415,6 @@ class GRU(_Recurrent):
             bidirectional=c.bidirectional,
             device="meta",
         )
-
-    def kernel_weights(self) -> dict[str, torch.Tensor]:
-        # torch orders the gates r, z, n and keeps two bias vectors; the canonical (Keras) layout is
-        # z, r, n with a (2, 3H) bias. The block swap is done here, per call, and not at load: the
-        # canonical parameters must stay the leaves that gradients reach (O((D + H) 3H), against the
-        # recurrence's O(B T (D + H) 3H)).
-        out = {}
-        D = num_directions(self.config)
-        for k, cell in enumerate(self.cells):
-            suffix = f"l{k // D}" + ("_reverse" if k % D else "")
-            out[f"weight_ih_{suffix}"] = _rzn(cell.W_ih).T
-            out[f"weight_hh_{suffix}"] = _rzn(cell.W_hh).T
-            out[f"bias_ih_{suffix}"] = _rzn(cell.b[0])
-            out[f"bias_hh_{suffix}"] = _rzn(cell.b[1])
-        return out
 
     def forward(self, x, mask=None, h_0=None, return_intermediates=False):
         return self.run(x, mask, h_0, None, return_intermediates)
@@ -469,13 +451,8 @@ class RNNClassifier(Twin):
         super().__init__(dtype=dtype)
         self.config = c = config
         self.rnn = RNN(rnn_of(c), dtype=dtype)
-        self.W_y = _param(c.hidden_size, c.output_size, dtype=dtype)
-        self.b_y = _param(c.output_size, dtype=dtype, bias=True)
-
-    def canonical_variables(self) -> dict[str, nn.Parameter]:
-        # Reading order, sub-twin first (named_parameters would list a module's own parameters first).
-        rnn = {f"rnn.{n}": v for n, v in self.rnn.canonical_variables().items()}
-        return {**rnn, "W_y": self.W_y, "b_y": self.b_y}
+        self.W_y = weight((c.hidden_size, c.output_size), dtype)
+        self.b_y = weight((c.output_size,), dtype, "zeros")
 
     def forward(self, x, mask=None, return_intermediates=False):
         (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
@@ -512,16 +489,11 @@ class LSTMLanguageModel(Twin):
     def __init__(self, config: LSTMLanguageModelConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.E = _param(c.vocab_size, c.embed_dim, dtype=dtype)
+        self.E = weight((c.vocab_size, c.embed_dim), dtype)
         self.lstm = LSTM(lstm_of(c), dtype=dtype)
-        self.W_y = _param(c.hidden_size, c.vocab_size, dtype=dtype)
-        self.b_y = _param(c.vocab_size, dtype=dtype, bias=True)
+        self.W_y = weight((c.hidden_size, c.vocab_size), dtype)
+        self.b_y = weight((c.vocab_size,), dtype, "zeros")
         self.train(False)  # as the LSTM: inference until .train()
-
-    def canonical_variables(self) -> dict[str, nn.Parameter]:
-        # Reading order, sub-twin in its place (named_parameters would list E, W_y, b_y first).
-        lstm = {f"lstm.{n}": v for n, v in self.lstm.canonical_variables().items()}
-        return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
 
     def forward(self, tokens, mask=None, return_intermediates=False):
         check_tensors(tokens=tokens, mask=mask)
@@ -580,30 +552,14 @@ class Seq2SeqAttention(Twin):
     def __init__(self, config: Seq2SeqAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.E_source = _param(c.source_vocab_size, c.embed_dim, dtype=dtype)
+        self.E_source = weight((c.source_vocab_size, c.embed_dim), dtype)
         self.encoder = GRU(encoder_of(c), dtype=dtype)
-        self.E_target = _param(c.target_vocab_size, c.embed_dim, dtype=dtype)
+        self.E_target = weight((c.target_vocab_size, c.embed_dim), dtype)
         self.attention = AdditiveAttention(attention_of(c), dtype=dtype)
         self.decoder = GRUCell(c.embed_dim + c.hidden_size, c.hidden_size, dtype=dtype)
-        self.W_y = _param(c.hidden_size, c.target_vocab_size, dtype=dtype)
-        self.b_y = _param(c.target_vocab_size, dtype=dtype, bias=True)
+        self.W_y = weight((c.hidden_size, c.target_vocab_size), dtype)
+        self.b_y = weight((c.target_vocab_size,), dtype, "zeros")
         self.train(False)  # as the encoder: inference until .train()
-
-    def canonical_variables(self) -> dict[str, nn.Parameter]:
-        # Reading order (named_parameters would list the model's own parameters first).
-        sub = {
-            name: {f"{name}.{n}": v for n, v in getattr(self, name).canonical_variables().items()}
-            for name in ("encoder", "attention", "decoder")
-        }
-        return {
-            "E_source": self.E_source,
-            **sub["encoder"],
-            "E_target": self.E_target,
-            **sub["attention"],
-            **sub["decoder"],
-            "W_y": self.W_y,
-            "b_y": self.b_y,
-        }
 
     def encode(self, source, source_mask):
         """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""

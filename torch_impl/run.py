@@ -20,11 +20,10 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
     variables = model.canonical_variables()
     with torch.enable_grad():
         outputs, mids = model(**x, return_intermediates=True)
-        loss = sum(
-            torch.sum(o * torch.as_tensor(c.astype(dtype)))
-            for o, c in zip(outputs, cotangents, strict=True)
-            if c is not None
-        )
+        loss = torch.zeros((), dtype=getattr(torch, dtype))
+        for o, c in zip(outputs, cotangents, strict=True):
+            if c is not None:
+                loss = loss + torch.sum(o * torch.as_tensor(c.astype(dtype)))
     sources = {
         **{f"input:{n}": t for n, t in float_inputs.items()},
         **{f"weight:{n}": v for n, v in variables.items()},

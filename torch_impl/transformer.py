@@ -9,12 +9,14 @@ Mask convention (the whole project): bool (B, T), True = valid position (a key t
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import torch
 from torch import nn
 
-from torch_impl.attention import KVCache, MultiHeadAttention, _param
-from torch_impl.core import Twin, check_tensors, embed, known_values
+from torch_impl.attention import KVCache, MultiHeadAttention
+from torch_impl.core import Twin, check_tensors, embed, known_values, weight
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -47,8 +49,8 @@ class LayerNorm(Twin):
 
     def __init__(self, features: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        self.gamma = nn.Parameter(torch.ones(features, dtype=getattr(torch, dtype)))
-        self.beta = _param(features, dtype=dtype)
+        self.gamma = weight((features,), dtype, "ones")
+        self.beta = weight((features,), dtype, "zeros")
 
     def forward(self, x):
         mean = torch.mean(x, dim=-1, keepdim=True)
@@ -68,10 +70,10 @@ class MLP(Twin):
     def __init__(self, d_model: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         hidden = MLP_RATIO * d_model
-        self.W_fc = _param(d_model, hidden, dtype=dtype)
-        self.b_fc = _param(hidden, dtype=dtype)
-        self.W_proj = _param(hidden, d_model, dtype=dtype)
-        self.b_proj = _param(d_model, dtype=dtype)
+        self.W_fc = weight((d_model, hidden), dtype)
+        self.b_fc = weight((hidden,), dtype, "zeros")
+        self.W_proj = weight((hidden, d_model), dtype)
+        self.b_proj = weight((d_model,), dtype, "zeros")
 
     def forward(self, x, return_intermediates=False):
         u = torch.matmul(x, self.W_fc) + self.b_fc  # (B, T, 4D)
@@ -164,22 +166,17 @@ class TinyGPT(Twin):
     def __init__(self, config: TinyGPTConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.config = c = config
-        self.W_te = _param(c.vocab_size, c.d_model, dtype=dtype)
-        self.W_pe = _param(c.max_len, c.d_model, dtype=dtype)
+        self.W_te = weight((c.vocab_size, c.d_model), dtype)
+        self.W_pe = weight((c.max_len, c.d_model), dtype)
         self.blocks = nn.ModuleList([TransformerBlock(block_of(c), dtype=dtype) for _ in range(c.num_layers)])
         self.ln_f = LayerNorm(c.d_model, dtype=dtype)
         if not c.tie_embeddings:
-            self.W_head = _param(c.d_model, c.vocab_size, dtype=dtype)
-
-    def canonical_variables(self) -> dict[str, nn.Parameter]:
-        # named_parameters() lists a module's own parameters before its children's, which would put
-        # W_head before the blocks; the canonical order is the order of computation, as in TF.
-        variables = dict(self.named_parameters())
-        head = {"W_head": variables.pop("W_head")} if "W_head" in variables else {}
-        return {**variables, **head}
+            self.W_head = weight((c.d_model, c.vocab_size), dtype)
 
     def init_cache(self, batch_size: int) -> list[KVCache]:
-        return [block.attention.init_cache(batch_size, self.config.max_len) for block in self.blocks]
+        # cast: nn.ModuleList hands its items back typed as plain Modules.
+        blocks = [cast(TransformerBlock, block) for block in self.blocks]
+        return [block.attention.init_cache(batch_size, self.config.max_len) for block in blocks]
 
     def forward(self, tokens, mask=None, caches=None, return_intermediates=False):
         c = self.config

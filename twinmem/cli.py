@@ -6,6 +6,14 @@ import argparse
 import json
 import os
 import sys
+import warnings
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from twinmem import convert, generate, parity, registry, train
+from twinmem.report import build_report, compare
 
 
 def _quiet_tf() -> None:
@@ -14,20 +22,12 @@ def _quiet_tf() -> None:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from twinmem import registry
-
     for e in registry.entries():
         print(f"{e.name:32s} {e.family:10s} {', '.join(e.variants):28s} {e.summary}")
     return 0
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
-
-    from twinmem import parity, registry
-
     names = args.model or registry.names()
     dtypes = [args.dtype] if args.dtype else ["float32", "float64"]
     console = Console(width=None if sys.stdout.isatty() else 150)
@@ -59,7 +59,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
         worst = max(by_pair.values(), key=lambda r: r.max_rel)
         ok = all(r.ok for r in by_pair.values())
 
-        def cell(pair, by_pair=by_pair):
+        def cell(pair: str, by_pair: dict = by_pair) -> str:
             return f"{by_pair[pair].max_abs:.1e}" if pair in by_pair else "skipped"
 
         table.add_row(
@@ -90,8 +90,6 @@ def cmd_parity(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from twinmem.report import build_report, compare
-
     if len(args.dirs) == 1:
         print(f"wrote {build_report(args.dirs[0])}")
         return 0
@@ -105,8 +103,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warning_line(message: Warning | str, category: type[Warning], *args: object, **kwargs: object) -> str:
+    return f"twinmem: warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     _quiet_tf()
+    warnings.formatwarning = _warning_line  # one line for the user, not the source line that warned
     p = argparse.ArgumentParser(prog="twinmem", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
 
@@ -117,8 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)
-
-    from twinmem import convert, generate, train
 
     convert.add_parser(sub)
     generate.add_parser(sub)

@@ -30,7 +30,9 @@ conversions are ``twinmem.interop``'s ``torch_to_canonical``, ``keras_to_canonic
 ``--vdim``) is refused. A layer without biases (``--no-bias``) becomes zero biases; going back from
 canonical, the layer always has biases.
 
-A file ``twinmem convert`` writes carries the layer options in its metadata (``twinmem.options``)
+The command line and the input file's metadata are resolved once (``resolve``) into a frozen
+``ConvertSpec``, which every conversion below takes. A file ``twinmem convert`` writes carries the
+layer options in its metadata (``twinmem.options``; the schema is ``twinmem.weights``'s)
 and, when converted from canonical, the canonical config (``twinmem.canonical_config``): converting
 it back needs no options (one that contradicts the file is refused), and the config fields no torch
 or Keras weight holds (``causal``, ``path``, ``dropout``) come back as they were.
@@ -43,9 +45,16 @@ import dataclasses
 import json
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+
+from twinmem import interop, registry
+from twinmem.frameworks import unavailable
+from twinmem.layouts.recurrent import KINDS, TORCH_CLASSES
+from twinmem.weights import Conversion, check_weights, config_from_metadata, load_weights, save_weights
 
 LAYERS = ("rnn", "lstm", "gru", "mha", "linear", "embedding")
 LAYOUTS = ("torch", "keras", "canonical")
@@ -62,7 +71,119 @@ _NEEDS = {
 }
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+@dataclass(frozen=True)
+class Layer:
+    """The built-in layer a file holds, every option resolved: the command line, else the input file's
+    ``twinmem.options``, else these defaults. ``name`` is the Keras layer name (None: the kind)."""
+
+    layer: str
+    name: str | None = None
+    input_size: int | None = None
+    hidden_size: int | None = None
+    num_layers: int = 1
+    bidirectional: bool = False
+    nonlinearity: str = "tanh"
+    embed_dim: int | None = None
+    num_heads: int | None = None
+    kdim: int | None = None
+    vdim: int | None = None
+    in_features: int | None = None
+    out_features: int | None = None
+    num_embeddings: int | None = None
+    embedding_dim: int | None = None
+    no_bias: bool = False
+
+    @property
+    def keras_name(self) -> str:
+        return self.name or self.layer
+
+    def options(self) -> dict[str, Any]:
+        """Every option, as ``twinmem.options`` records it."""
+        return dataclasses.asdict(self)
+
+    def check_complete(self, what: str) -> None:
+        missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[self.layer] if getattr(self, n) is None]
+        if missing:
+            raise ValueError(f"{what} needs {', '.join(missing)}")
+        if self.layer == "mha":
+            _check_heads(self.embed_dim, self.num_heads)
+
+    def describe(self) -> str:
+        """The layer in words, for error messages and the output file's metadata."""
+        shown = [f"{n}={getattr(self, n)}" for n in _NEEDS[self.layer]]
+        if self.layer in KINDS:
+            shown += [f"num_layers={self.num_layers}", f"bidirectional={self.bidirectional}"]
+            if self.layer == "rnn":
+                shown.append(f"nonlinearity={self.nonlinearity!r}")
+        if self.layer == "mha":
+            shown += [f"kdim={self.kdim}", f"vdim={self.vdim}"]
+        if self.layer != "embedding":
+            shown.append(f"bias={not self.no_bias}")
+        return f"{self.layer}({', '.join(shown)})"
+
+    def torch_module(self, dtype: str = "float32") -> Any:
+        """The torch module this layer is (fresh weights), in ``dtype``."""
+        import torch
+
+        self.check_complete(f"--layer {self.layer}")
+        bias = not self.no_bias
+        if self.layer in KINDS:
+            options = {"nonlinearity": self.nonlinearity} if self.layer == "rnn" else {}
+            module = getattr(torch.nn, TORCH_CLASSES[self.layer])(
+                self.input_size,
+                self.hidden_size,
+                num_layers=self.num_layers,
+                bias=bias,
+                batch_first=True,
+                bidirectional=self.bidirectional,
+                **options,
+            )
+        elif self.layer == "mha":
+            module = torch.nn.MultiheadAttention(
+                self.embed_dim, self.num_heads, bias=bias, kdim=self.kdim, vdim=self.vdim, batch_first=True
+            )
+        elif self.layer == "linear":
+            assert self.in_features is not None and self.out_features is not None  # check_complete
+            module = torch.nn.Linear(self.in_features, self.out_features, bias=bias)
+        else:
+            assert self.num_embeddings is not None and self.embedding_dim is not None  # check_complete
+            module = torch.nn.Embedding(self.num_embeddings, self.embedding_dim)
+        return module.to(getattr(torch, dtype))
+
+
+OPTIONS = tuple(f.name for f in dataclasses.fields(Layer))
+
+
+@dataclass(frozen=True)
+class ConvertSpec:
+    """One conversion, resolved once from the command line and the input file's metadata.
+
+    ``model`` and ``config``: the canonical side's registry model and config (``--from canonical``:
+    from the file, or ``--model`` and the options; ``--to canonical``: None until the layer is read).
+    ``canonical_origin``: the canonical model and config (JSON) a torch / Keras file came from, carried on.
+    """
+
+    source: str
+    target: str
+    input: Path
+    output: Path
+    layer: Layer
+    model: str | None = None
+    config: Any = None
+    causal: bool = False
+    canonical_origin: tuple[str, str] | None = None
+
+
+def _check_heads(embed_dim: int | None, num_heads: int | None) -> None:
+    if embed_dim is None or num_heads is None:
+        return
+    if num_heads < 1 or embed_dim < 1:
+        raise ValueError(f"Expected --embed-dim and --num-heads >= 1. Received: {embed_dim}, {num_heads}")
+    if embed_dim % num_heads:
+        raise ValueError(f"--embed-dim must be a multiple of --num-heads. Received: {embed_dim} and {num_heads}")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``convert`` subcommand to ``twinmem``'s subparsers and return its parser."""
     p = subparsers.add_parser(
         "convert",
@@ -110,74 +231,135 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
-def build_torch(args: argparse.Namespace, dtype: str = "float32"):
-    """The torch module the options describe (fresh weights), in ``dtype``."""
-    import torch
+# ---------------------------------------------------------------------------------------------
+# argv + metadata -> ConvertSpec, once
 
-    resolve_options(args, {})  # options still unset (a caller that parsed arguments itself) take defaults
 
-    missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[args.layer] if getattr(args, n) is None]
-    if missing:
-        raise ValueError(f"--layer {args.layer} needs {', '.join(missing)}")
-    bias = not args.no_bias
-    if args.layer in ("rnn", "lstm", "gru"):
-        module_class = {"rnn": torch.nn.RNN, "lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[args.layer]
-        options = {"nonlinearity": args.nonlinearity} if args.layer == "rnn" else {}
-        module = module_class(
-            args.input_size,
-            args.hidden_size,
-            num_layers=args.num_layers,
-            bias=bias,
-            batch_first=True,
-            bidirectional=args.bidirectional,
-            **options,
-        )
-    elif args.layer == "mha":
-        if args.num_heads < 1 or args.embed_dim < 1:
-            raise ValueError(f"Expected --embed-dim and --num-heads >= 1. Received: {args.embed_dim}, {args.num_heads}")
-        if args.embed_dim % args.num_heads:
+def resolve(args: argparse.Namespace, metadata: Mapping[str, str]) -> ConvertSpec:
+    """The conversion ``args`` (a parsed ``twinmem convert`` command line) asks of a file with ``metadata``.
+
+    Each layer option comes from the command line, else the file's ``twinmem.options`` (what ``twinmem
+    convert`` wrote), else its default; one given both ways must agree. ``--from canonical`` takes the
+    layer from the canonical config, and an option the command line gave must agree with it.
+    """
+    given = {o: getattr(args, o) for o in OPTIONS if getattr(args, o, None) is not None}
+    saved = Conversion.saved_options(metadata)
+    defaults = {f.name: None if f.default is dataclasses.MISSING else f.default for f in dataclasses.fields(Layer)}
+    options: dict[str, Any] = {}
+    for option, default in defaults.items():
+        value, stored = given.get(option), saved.get(option)
+        if value is not None and stored is not None and value != stored:
             raise ValueError(
-                f"--embed-dim must be a multiple of --num-heads. Received: {args.embed_dim} and {args.num_heads}"
+                f"--{option.replace('_', '-')} {value} contradicts the input file, written for {option} = {stored!r}"
             )
-        module = torch.nn.MultiheadAttention(
-            args.embed_dim, args.num_heads, bias=bias, kdim=args.kdim, vdim=args.vdim, batch_first=True
+        options[option] = value if value is not None else stored if stored is not None else default
+    target = _target(args.source, args.target, options["layer"])
+    model, config, origin = getattr(args, "model", None), None, None
+    if args.source == "canonical":
+        model, config = _canonical_side(metadata, model, options, args.input)
+        options.update(_layer_options(model, config))
+        for option, value in given.items():  # the config set them; one the command line gave must agree
+            if options[option] != value:
+                raise ValueError(
+                    f"--{option.replace('_', '-')} {value} contradicts the canonical file, whose config gives "
+                    f"{option} = {options[option]!r}"
+                )
+    elif "twinmem.canonical_model" in metadata and "twinmem.canonical_config" in metadata:
+        origin = (metadata["twinmem.canonical_model"], metadata["twinmem.canonical_config"])
+    return ConvertSpec(
+        source=args.source,
+        target=target,
+        input=Path(args.input),
+        output=Path(args.output),
+        layer=Layer(**options),
+        model=model,
+        config=config,
+        causal=bool(getattr(args, "causal", False)),
+        canonical_origin=origin,
+    )
+
+
+def _target(source: str, target: str | None, layer: str | None) -> str:
+    if target is None and source == "canonical":
+        raise ValueError("--from canonical needs --to torch or --to keras")
+    target = target or ("keras" if source == "torch" else "torch")
+    if target == source:
+        raise ValueError(f"--from and --to are the same layout. Received: {source}")
+    if source != "canonical" and layer is None:
+        raise ValueError(f"--from {source} needs --layer")
+    return target
+
+
+def _layer_of_model(model: str, layer: str | None) -> str:
+    if layer is not None and layer != MODELS[model]:
+        raise ValueError(
+            f"The canonical model {model!r} is the built-in layer {MODELS[model]!r}. Received: --layer {layer}"
         )
-    elif args.layer == "linear":
-        module = torch.nn.Linear(args.in_features, args.out_features, bias=bias)
+    return MODELS[model]
+
+
+def _canonical_side(
+    metadata: Mapping[str, str], model: str | None, options: Mapping[str, Any], source: str
+) -> tuple[str, Any]:
+    """(model name, config) of a canonical file: from its metadata, else from --model and the options."""
+    saved = metadata.get("twinmem.model")
+    if saved is not None:
+        if model is not None and model != saved:
+            raise ValueError(f"The file holds canonical {saved!r} weights. Received: --model {model}")
+        if saved not in MODELS:
+            raise ValueError(
+                f"The file holds canonical {saved!r} weights; only {', '.join(MODELS)} are built-in layers"
+            )
+        model, config = saved, config_from_metadata(registry.get(saved).config, metadata, repr(source))
     else:
-        module = torch.nn.Embedding(args.num_embeddings, args.embedding_dim)
-    return module.to(getattr(torch, dtype))
+        if model is None:
+            raise ValueError(
+                "The file has no twinmem.model metadata: give --model and the layer options "
+                f"(one of {', '.join(MODELS)})"
+            )
+        layer = _layer_of_model(model, options["layer"])
+        missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[layer] if options[n] is None]
+        if missing:
+            raise ValueError(f"--model {model} needs {', '.join(missing)}")
+        config = _config_from_options(model, options)
+    _layer_of_model(model, options["layer"])
+    if model == "multi_head_attention" and config.num_heads * config.head_dim != config.d_model:
+        raise ValueError(
+            "torch.nn.MultiheadAttention needs num_heads * head_dim == d_model. "
+            f"Received: {config.num_heads} * {config.head_dim} != {config.d_model}"
+        )
+    return model, config
 
 
-def describe(args: argparse.Namespace) -> str:
-    """The layer in words, for error messages and the output file's metadata."""
-    resolve_options(args, {})
-    shown = [f"{n}={getattr(args, n)}" for n in _NEEDS[args.layer]]
-    if args.layer in ("rnn", "lstm", "gru"):
-        shown += [f"num_layers={args.num_layers}", f"bidirectional={args.bidirectional}"]
-        if args.layer == "rnn":
-            shown.append(f"nonlinearity={args.nonlinearity!r}")
-    if args.layer == "mha":
-        shown += [f"kdim={args.kdim}", f"vdim={args.vdim}"]
-    if args.layer != "embedding":
-        shown.append(f"bias={not args.no_bias}")
-    return f"{args.layer}({', '.join(shown)})"
+def _config_from_options(model: str, options: Mapping[str, Any]) -> Any:
+    entry = registry.get(model)
+    if model == "multi_head_attention":
+        E, H = options["embed_dim"], options["num_heads"]
+        _check_heads(E, H)
+        return entry.config(d_model=E, num_heads=H, head_dim=E // H)
+    shape = {n: options[n] for n in ("input_size", "hidden_size", "num_layers", "bidirectional")}
+    return entry.config(**shape, **({"activation": options["nonlinearity"]} if model == "rnn" else {}))
 
 
-def check_tensors(tensors: Mapping[str, np.ndarray], expected: Mapping[str, tuple], what: str) -> None:
-    """Raise a ValueError naming every missing, unexpected or mis-shaped tensor."""
-    problems = []
-    missing = [n for n in expected if n not in tensors]
-    if missing:
-        problems.append("missing " + ", ".join(f"'{n}' (expected shape {expected[n]})" for n in missing))
-    extra = [n for n in tensors if n not in expected]
-    if extra:
-        problems.append("unexpected " + ", ".join(f"'{n}'" for n in extra))
-    for n, shape in expected.items():
-        if n in tensors and tuple(tensors[n].shape) != tuple(shape):
-            problems.append(f"'{n}' expected shape {tuple(shape)}, received {tuple(tensors[n].shape)}")
-    if problems:
-        raise ValueError(f"The tensors do not match {what}: " + "; ".join(problems))
+def _layer_options(model: str, config: Any) -> dict[str, Any]:
+    """The built-in layer a canonical config describes (always with biases)."""
+    if model == "multi_head_attention":
+        return dict(
+            layer="mha", embed_dim=config.d_model, num_heads=config.num_heads, kdim=None, vdim=None, no_bias=False
+        )
+    return dict(
+        layer=MODELS[model],
+        input_size=config.input_size,
+        hidden_size=config.hidden_size,
+        num_layers=config.num_layers,
+        bidirectional=config.bidirectional,
+        nonlinearity=getattr(config, "activation", "tanh"),
+        no_bias=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The conversions, each taking the spec
 
 
 def _dtype_of(tensors: Mapping[str, np.ndarray]) -> str:
@@ -189,285 +371,133 @@ def _dtype_of(tensors: Mapping[str, np.ndarray]) -> str:
     return dtypes.pop()
 
 
-# Every layer option, and its value when neither the command line nor the input file gives it.
-OPTIONS = {
-    "layer": None,
-    "name": None,
-    "input_size": None,
-    "hidden_size": None,
-    "num_layers": 1,
-    "bidirectional": False,
-    "nonlinearity": "tanh",
-    "embed_dim": None,
-    "num_heads": None,
-    "kdim": None,
-    "vdim": None,
-    "in_features": None,
-    "out_features": None,
-    "num_embeddings": None,
-    "embedding_dim": None,
-    "no_bias": False,
-}
+def _loaded_torch(spec: ConvertSpec, tensors: Mapping[str, np.ndarray]) -> Any:
+    import torch
+
+    module = spec.layer.torch_module(_dtype_of(tensors))
+    expected = {n: tuple(p.shape) for n, p in module.state_dict().items()}
+    check_weights(tensors, expected, f"the torch state_dict of {spec.layer.describe()}", what="tensors")
+    module.load_state_dict({n: torch.as_tensor(np.ascontiguousarray(t)) for n, t in tensors.items()})
+    return module
 
 
-def resolve_options(args: argparse.Namespace, metadata: Mapping[str, str]) -> None:
-    """Fill the layer options the command line left out from the input file's ``twinmem.options``
-    (what ``twinmem convert`` wrote), then from the defaults; an option given both ways must agree."""
-    saved = json.loads(metadata.get("twinmem.options", "{}"))
-    for option, default in OPTIONS.items():
-        given, stored = getattr(args, option), saved.get(option)
-        if given is not None and stored is not None and given != stored:
-            flag = "--" + option.replace("_", "-")
-            raise ValueError(f"{flag} {given} contradicts the input file, written for {option} = {stored!r}")
-        setattr(args, option, given if given is not None else stored if stored is not None else default)
+def _loaded_keras(spec: ConvertSpec, tensors: Mapping[str, np.ndarray]) -> Any:
+    # A layer made from a fresh module has the names and shapes; its values are then replaced.
+    layer = interop.torch_to_keras(spec.layer.torch_module(_dtype_of(tensors)), name=spec.layer.keras_name)
+    variables = {v.path: v for v in layer.weights}
+    expected = {n: tuple(v.shape) for n, v in variables.items()}
+    check_weights(tensors, expected, f"the Keras variables of {spec.layer.describe()}", what="tensors")
+    for n, v in variables.items():
+        v.assign(tensors[n])
+    return layer
 
 
-def _target(args: argparse.Namespace) -> str:
-    if args.target is None and args.source == "canonical":
-        raise ValueError("--from canonical needs --to torch or --to keras")
-    target = args.target or ("keras" if args.source == "torch" else "torch")
-    if target == args.source:
-        raise ValueError(f"--from and --to are the same layout. Received: {args.source}")
-    if args.source != "canonical" and args.layer is None:
-        raise ValueError(f"--from {args.source} needs --layer")
-    return target
+def _torch_state(module: Any) -> dict[str, np.ndarray]:
+    return {n: p.detach().numpy().copy() for n, p in module.state_dict().items()}
 
 
-def _layer_of_model(model: str, args: argparse.Namespace) -> None:
-    if args.layer is not None and args.layer != MODELS[model]:
-        raise ValueError(
-            f"The canonical model {model!r} is the built-in layer {MODELS[model]!r}. Received: --layer {args.layer}"
-        )
-    args.layer = MODELS[model]
-
-
-def canonical_model(metadata: Mapping[str, str], args: argparse.Namespace):
-    """(model name, config) of a canonical file: from its metadata, else from --model and the options.
-
-    Also fills in ``args`` (``--layer`` and its options) from the config, so that the built-in layer
-    on the other side is the one the config describes.
-    """
-    from twinmem import registry
-    from twinmem.weights import config_from_metadata
-
-    model = metadata.get("twinmem.model")
-    if model is not None:
-        if args.model is not None and args.model != model:
-            raise ValueError(f"The file holds canonical {model!r} weights. Received: --model {args.model}")
-        if model not in MODELS:
-            raise ValueError(
-                f"The file holds canonical {model!r} weights; only {', '.join(MODELS)} are built-in layers"
-            )
-        entry = registry.get(model)
-        config = config_from_metadata(entry.config, metadata, repr(args.input))
-    else:
-        if args.model is None:
-            raise ValueError(
-                "The file has no twinmem.model metadata: give --model and the layer options "
-                f"(one of {', '.join(MODELS)})"
-            )
-        model, entry = args.model, registry.get(args.model)
-        _layer_of_model(model, args)
-        missing = [f"--{n.replace('_', '-')}" for n in _NEEDS[args.layer] if getattr(args, n) is None]
-        if missing:
-            raise ValueError(f"--model {model} needs {', '.join(missing)}")
-        config = _config_from_args(model, args)
-    _layer_of_model(model, args)
-    if model == "multi_head_attention":
-        args.embed_dim, args.num_heads, args.kdim, args.vdim = config.d_model, config.num_heads, None, None
-        if config.num_heads * config.head_dim != config.d_model:
-            raise ValueError(
-                "torch.nn.MultiheadAttention needs num_heads * head_dim == d_model. "
-                f"Received: {config.num_heads} * {config.head_dim} != {config.d_model}"
-            )
-    else:
-        args.input_size, args.hidden_size = config.input_size, config.hidden_size
-        args.num_layers, args.bidirectional = config.num_layers, config.bidirectional
-        args.nonlinearity = getattr(config, "activation", "tanh")
-    args.no_bias = False
-    return model, config
-
-
-def _config_from_args(model: str, args: argparse.Namespace):
-    from twinmem import registry
-
-    entry = registry.get(model)
-    if model == "multi_head_attention":
-        if args.num_heads < 1 or args.embed_dim < 1:
-            raise ValueError(f"Expected --embed-dim and --num-heads >= 1. Received: {args.embed_dim}, {args.num_heads}")
-        if args.embed_dim % args.num_heads:
-            raise ValueError(
-                f"--embed-dim must be a multiple of --num-heads. Received: {args.embed_dim} and {args.num_heads}"
-            )
-        return entry.config(d_model=args.embed_dim, num_heads=args.num_heads, head_dim=args.embed_dim // args.num_heads)
-    options = dict(
-        input_size=args.input_size,
-        hidden_size=args.hidden_size,
-        num_layers=args.num_layers,
-        bidirectional=args.bidirectional,
-    )
-    if model == "rnn":
-        options["activation"] = args.nonlinearity
-    return entry.config(**options)
-
-
-def from_canonical(
-    tensors: Mapping[str, np.ndarray], model: str, config, args: argparse.Namespace
-) -> dict[str, np.ndarray]:
-    """Canonical weights -> the built-in layer's tensors in the ``args.target`` layout (exact)."""
-    from twinmem import interop, registry
-    from twinmem.weights import check_weights
-
-    check_weights(tensors, registry.get(model).weight_shapes(config), f"canonical {model} {config}")
-    module = interop.canonical_to_torch(model, config, tensors, _dtype_of(tensors))
-    if _target(args) == "torch":
-        return {n: p.detach().numpy().copy() for n, p in module.state_dict().items()}
-    # Through the torch module, so the Keras paths are the ones --from torch --to keras writes; the
-    # two-bias detour is exact (b + 0 is b).
-    layer = interop.torch_to_keras(module, name=args.name or args.layer)
+def _keras_variables(layer: Any) -> dict[str, np.ndarray]:
     return {v.path: np.asarray(v.numpy()) for v in layer.weights}
 
 
-def to_canonical(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> tuple[str, object, dict]:
-    """The built-in layer's tensors (``args.source`` layout) -> (model name, config, canonical weights)."""
+def convert_tensors(spec: ConvertSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Weights of ``spec.layer`` from the torch layout to Keras' or back."""
+    if spec.source == "torch":
+        return _keras_variables(interop.torch_to_keras(_loaded_torch(spec, tensors), name=spec.layer.keras_name))
+    return _torch_state(interop.keras_to_torch(_loaded_keras(spec, tensors)))
 
-    from twinmem import interop
 
-    if args.layer not in MODELS.values():
+def from_canonical(spec: ConvertSpec, tensors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Canonical weights -> the built-in layer's tensors in the ``spec.target`` layout (exact)."""
+    model, config = spec.model, spec.config
+    assert model is not None, "resolve() sets the model of a --from canonical spec"
+    check_weights(tensors, registry.get(model).weight_shapes(config), f"canonical {model} {config}")
+    module = interop.canonical_to_torch(model, config, tensors, _dtype_of(tensors))
+    if spec.target == "torch":
+        return _torch_state(module)
+    # Through the torch module, so the Keras paths are the ones --from torch --to keras writes; the
+    # two-bias detour is exact (b + 0 is b).
+    return _keras_variables(interop.torch_to_keras(module, name=spec.layer.keras_name))
+
+
+def to_canonical(spec: ConvertSpec, tensors: Mapping[str, np.ndarray]) -> tuple[str, Any, dict[str, np.ndarray]]:
+    """The built-in layer's tensors (``spec.source`` layout) -> (model name, config, canonical weights)."""
+    layer = spec.layer.layer
+    if layer not in MODELS.values():
         raise ValueError(
             f"--to canonical converts the layers {', '.join(MODELS.values())} (the registry models "
-            f"{', '.join(MODELS)}). Received: --layer {args.layer}"
+            f"{', '.join(MODELS)}). Received: --layer {layer}"
         )
-    if args.source == "torch":
-        module = _loaded_torch(tensors, args)
+    if spec.source == "torch":
+        module = _loaded_torch(spec, tensors)
     else:
-        module = interop.keras_to_torch(_loaded_keras(tensors, args))
+        module = interop.keras_to_torch(_loaded_keras(spec, tensors))
     model, config, weights = interop.torch_to_canonical(module)
-    if args.model is not None and args.model != model:
-        raise ValueError(f"--layer {args.layer} holds canonical {model!r} weights. Received: --model {args.model}")
-    if args.causal:
+    if spec.model is not None and spec.model != model:
+        raise ValueError(f"--layer {layer} holds canonical {model!r} weights. Received: --model {spec.model}")
+    if spec.causal:
         if model != "multi_head_attention":
-            raise ValueError(f"--causal is a multi_head_attention option. Received: --layer {args.layer}")
+            raise ValueError(f"--causal is a multi_head_attention option. Received: --layer {layer}")
         config = dataclasses.replace(config, causal=True)
-    return model, config, weights
+    return model, _restore_config(spec, model, config), weights
 
 
-def restore_config(model: str, config, metadata: Mapping[str, str], args: argparse.Namespace):
+def _restore_config(spec: ConvertSpec, model: str, config: Any) -> Any:
     """The canonical config a file converted from canonical came from, if it describes the same layer.
 
     A torch or Keras file holds no ``causal``, ``path`` or ``dropout``; ``twinmem convert`` kept the
     original config in the file's metadata, and it is taken back when every other field agrees.
     ``--causal`` still wins.
     """
-    from twinmem import registry
-    from twinmem.weights import config_from_metadata
-
-    if metadata.get("twinmem.canonical_model") != model:
+    if spec.canonical_origin is None or spec.canonical_origin[0] != model:
         return config
-    entry = registry.get(model)
     saved = config_from_metadata(
-        entry.config, {"twinmem.config": metadata["twinmem.canonical_config"]}, repr(args.input)
+        registry.get(model).config, {"twinmem.config": spec.canonical_origin[1]}, repr(str(spec.input))
     )
     free = {"causal", "path", "dropout"}
     if any(getattr(saved, f.name) != getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in free):
         return config
-    return dataclasses.replace(saved, causal=True) if args.causal else saved
+    return dataclasses.replace(saved, causal=True) if spec.causal else saved
 
 
-def _loaded_torch(tensors: Mapping[str, np.ndarray], args: argparse.Namespace):
-    import torch
-
-    module = build_torch(args, _dtype_of(tensors))
-    expected = {n: tuple(p.shape) for n, p in module.state_dict().items()}
-    check_tensors(tensors, expected, f"the torch state_dict of {describe(args)}")
-    module.load_state_dict({n: torch.as_tensor(np.ascontiguousarray(t)) for n, t in tensors.items()})
-    return module
-
-
-def _loaded_keras(tensors: Mapping[str, np.ndarray], args: argparse.Namespace):
-    from twinmem import interop
-
-    # A layer made from a fresh module has the names and shapes; its values are then replaced.
-    layer = interop.torch_to_keras(build_torch(args, _dtype_of(tensors)), name=args.name or args.layer)
-    variables = {v.path: v for v in layer.weights}
-    check_tensors(
-        tensors, {n: tuple(v.shape) for n, v in variables.items()}, f"the Keras variables of {describe(args)}"
-    )
-    for n, v in variables.items():
-        v.assign(tensors[n])
-    return layer
-
-
-def convert_tensors(tensors: Mapping[str, np.ndarray], args: argparse.Namespace) -> dict[str, np.ndarray]:
-    """Weights of the layer ``args`` describes, from the ``args.source`` layout to ``args.target``'s."""
-    from twinmem import interop
-
-    _target(args)
-    name = args.name or args.layer
-    if args.source == "torch":
-        layer = interop.torch_to_keras(_loaded_torch(tensors, args), name=name)
-        return {v.path: np.asarray(v.numpy()) for v in layer.weights}
-    layer = _loaded_keras(tensors, args)
-    return {n: p.detach().numpy().copy() for n, p in interop.keras_to_torch(layer).state_dict().items()}
+# ---------------------------------------------------------------------------------------------
+# The command
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
-    from safetensors.numpy import save_file
-
-    from twinmem.frameworks import unavailable
-    from twinmem.weights import load_weights
-
     try:
         tensors, metadata = load_weights(args.input)
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
         raise ValueError(str(e)) from None
-    given = {option: getattr(args, option) for option in OPTIONS if getattr(args, option) is not None}
-    resolve_options(args, metadata)
-    target = _target(args)
-    if Path(args.output).resolve() == Path(args.input).resolve():
+    spec = resolve(args, metadata)
+    if spec.output.resolve() == spec.input.resolve():
         raise ValueError(f"OUTPUT is INPUT ({args.input!r}): the converted file would overwrite the original")
-    if not Path(args.output).parent.is_dir():
+    if not spec.output.parent.is_dir():
         raise ValueError(f"OUTPUT's directory does not exist. Received: {args.output!r}")
     # Every conversion builds the torch layer; Keras' side, and the canonical side (the registry twins), need TF.
-    for fw in ("torch", "tf") if "keras" in (args.source, target) else ("torch",):
+    for fw in ("torch", "tf") if "keras" in (spec.source, spec.target) else ("torch",):
         if unavailable(fw):
             raise ValueError(unavailable(fw))
-    if target == "canonical":
-        from twinmem.weights import save_weights
-
-        model, config, weights = to_canonical(tensors, args)
-        config = restore_config(model, config, metadata, args)
-        save_weights(args.output, weights, model, config)
-        print(f"wrote {len(weights)} canonical tensors of {model} {config} to {args.output}")
+    if spec.target == "canonical":
+        model, config, weights = to_canonical(spec, tensors)
+        save_weights(spec.output, weights, model, config)
+        print(f"wrote {len(weights)} canonical tensors of {model} {config} to {spec.output}")
         return 0
-    if args.source == "canonical":
-        model, canonical_config = canonical_model(metadata, args)
-        for option, value in given.items():  # the config set them; one the command line gave must agree
-            if getattr(args, option) != value:
-                flag = "--" + option.replace("_", "-")
-                raise ValueError(
-                    f"{flag} {value} contradicts the canonical file, whose config gives {option} = {getattr(args, option)!r}"
-                )
-        out = from_canonical(tensors, model, canonical_config, args)
+    if spec.source == "canonical":
+        out = from_canonical(spec, tensors)
+        origin: tuple[str, str] | None = (str(spec.model), json.dumps(dataclasses.asdict(spec.config)))
     else:
-        out = convert_tensors(tensors, args)
-    written = {
-        "twinmem.layout": target,
-        "twinmem.layer": describe(args),
-        "twinmem.from": json.dumps(args.input),
-        # So that converting back needs no options, and a canonical config's fields that no weight
-        # holds (causal, path, dropout) come back: see resolve_options and restore_config.
-        "twinmem.options": json.dumps({option: getattr(args, option) for option in OPTIONS}),
-    }
-    if args.source == "canonical":
-        written["twinmem.canonical_model"] = metadata.get("twinmem.model", args.model)
-        written["twinmem.canonical_config"] = json.dumps(dataclasses.asdict(canonical_config))
-    else:  # torch <-> keras: what the input file kept of a canonical origin travels on
-        for key in ("twinmem.canonical_model", "twinmem.canonical_config"):
-            if key in metadata:
-                written[key] = metadata[key]
-    save_file({n: np.ascontiguousarray(t) for n, t in out.items()}, args.output, metadata=written)
-    print(f"wrote {len(out)} {target} tensors of {describe(args)} to {args.output}")
+        out, origin = convert_tensors(spec, tensors), spec.canonical_origin
+    conversion = Conversion(
+        layout=spec.target,
+        layer=spec.layer.describe(),
+        source=json.dumps(str(args.input)),
+        options=spec.layer.options(),
+        canonical_model=origin[0] if origin else None,
+        canonical_config=origin[1] if origin else None,
+    )
+    save_weights(spec.output, out, conversion=conversion)
+    print(f"wrote {len(out)} {spec.target} tensors of {spec.layer.describe()} to {spec.output}")
     return 0
 
 

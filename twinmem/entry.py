@@ -54,7 +54,7 @@ class ModelEntry:
         self._check_variant(variant)
         return dataclasses.replace(self.config(), **{**self.variants.get(variant, {}), **overrides})
 
-    def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any):
+    def make_inputs(self, config: Any, seed: int = 1, variant: str = "default", **shape: Any) -> dict[str, np.ndarray]:
         self._check_variant(variant)
         return self.example_inputs(config, seed, **{**self.variant_inputs.get(variant, {}), **shape})
 
@@ -67,7 +67,7 @@ class ModelEntry:
         module = importlib.import_module(f"{framework}_impl.{self.family}")
         return getattr(module, self.class_name)
 
-    def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None):
+    def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None) -> Any:
         """Build the tf or torch twin, loading canonical ``weights`` if given."""
         if dtype not in DTYPES:
             raise ValueError(f"Expected `dtype` to be one of {DTYPES}. Received: {dtype!r}")

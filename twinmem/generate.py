@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
+
+from twinmem import registry
+from twinmem.frameworks import unavailable
+from twinmem.weights import config_from_metadata, load_weights
 
 MODELS = ("tiny_gpt",)  # the registry models whose twins have `generate`
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("generate", help="generate tokens with a language-model twin (KV cache, greedy/sampled)")
     p.add_argument("--model", default="tiny_gpt", choices=MODELS, help="a registry model with `generate`")
     p.add_argument("--framework", choices=["tf", "torch", "both"], default="both")
@@ -32,13 +37,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from twinmem import registry
-    from twinmem.frameworks import unavailable
 
     entry = registry.get(args.model)
     if args.weights:
-        from twinmem.weights import config_from_metadata, load_weights
-
         weights, metadata = load_weights(args.weights)
         if metadata.get("twinmem.model") != args.model:
             raise ValueError(f"{args.weights!r} holds weights of {metadata.get('twinmem.model')!r}, not {args.model!r}")

@@ -9,11 +9,14 @@ same weights and inputs rounded to that dtype, so only the arithmetic differs.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
 from twinmem import registry
+from twinmem.entry import ModelEntry
 from twinmem.frameworks import unavailable
 from twinmem.reference.backend import HAS_AUTOGRAD
 from twinmem.reference.backend import np as anp
@@ -38,6 +41,8 @@ TOLERANCES = {
 # BLAS builds and still fails for a real difference: other batches, another loss or a wrong update
 # rule move the loss by far more within a step or two (the tests also require a 5 % decrease).
 TRAIN_DRIFT = 1e-3
+# What one side hands back: outputs, intermediates by name, gradients by "input:<name>" / "weight:<name>".
+Side = tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], dict[str, np.ndarray]]
 PAIRS = (("tf", "torch"), ("tf", "reference"), ("torch", "reference"))
 
 
@@ -73,15 +78,21 @@ def compare(a: np.ndarray, b: np.ndarray, tol: float, names: tuple[str, str]) ->
         i = tuple(int(k) for k in np.argwhere(~finite)[0])
         return np.inf, np.inf, False, f"non-finite at {i}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
     err = np.abs(a - b)
-    i = np.unravel_index(int(np.argmax(err)), err.shape)
+    i = tuple(int(k) for k in np.unravel_index(int(np.argmax(err)), err.shape))
     max_abs = float(err[i])
     scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))), 1.0)
     max_rel = max_abs / scale
-    where = f"worst at {tuple(int(k) for k in i)}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
+    where = f"worst at {i}: {names[0]}={a[i]!r}, {names[1]}={b[i]!r}"
     return max_abs, max_rel, bool(max_rel <= tol), where
 
 
-def reference_forward_and_grads(entry, config, weights, inputs, cotangents):
+def reference_forward_and_grads(
+    entry: ModelEntry,
+    config: Any,
+    weights: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    cotangents: list[np.ndarray | None],
+) -> Side:
     """The float64 oracle: forward with intermediates, and exact gradients by autograd."""
     float_names = [n for n, x in inputs.items() if x.dtype.kind == "f"]
     outputs, mids = entry.reference(weights, config, **inputs)
@@ -89,7 +100,7 @@ def reference_forward_and_grads(entry, config, weights, inputs, cotangents):
         return tuple(np.asarray(o) for o in outputs), {n: np.asarray(m) for n, m in mids.items()}, {}
     from autograd import grad
 
-    def loss(params):
+    def loss(params: tuple[Mapping[str, Any], Mapping[str, Any]]) -> Any:
         w, xf = params
         outputs, _ = entry.reference(w, config, **{**inputs, **xf})
         return sum(anp.sum(o * c) for o, c in zip(outputs, cotangents, strict=True) if c is not None)
@@ -99,7 +110,7 @@ def reference_forward_and_grads(entry, config, weights, inputs, cotangents):
     return tuple(np.asarray(o) for o in outputs), {n: np.asarray(m) for n, m in mids.items()}, grads
 
 
-def run_sides(name: str, variant: str, dtype: str, seed: int = 0):
+def run_sides(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[ModelEntry, dict[str, Side], dict[str, str]]:
     """Outputs, intermediates and gradients of each available side, plus the skip reasons."""
     entry = registry.get(name)
     config = entry.make_config(variant)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 
 def rows_from_benchmark(raw: dict) -> list[dict]:
@@ -370,7 +371,7 @@ def compare(a: str | Path, b: str | Path) -> str:
     ra = json.loads((Path(a) / "results.json").read_text())
     rb = json.loads((Path(b) / "results.json").read_text())
 
-    def key(r):
+    def key(r: dict[str, Any]) -> tuple[str, ...]:
         return (r["model"], r["shape"], r["framework"], r["impl"], r["mode"], r["pass"])
 
     ib = {key(r): r for r in rb}

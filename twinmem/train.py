@@ -25,10 +25,13 @@ from typing import Any
 
 import numpy as np
 
+from twinmem import registry
+from twinmem.entry import ModelEntry
+from twinmem.frameworks import pin_threads, unavailable
 from twinmem.tasks import babi
 from twinmem.tasks.copy import copy_task
 from twinmem.tasks.recall import recall_task, recall_vocab_size
-from twinmem.weights import Shapes, Weights
+from twinmem.weights import Shapes, Weights, save_weights
 
 
 @dataclass(frozen=True)
@@ -180,7 +183,7 @@ def initial_weights(shapes: Shapes, seed: int) -> Weights:
 
 
 def train_twin(
-    framework: str, entry, config, weights: Weights, task: Task, budget: Budget, seed: int
+    framework: str, entry: ModelEntry, config: Any, weights: Weights, task: Task, budget: Budget, seed: int
 ) -> dict[str, Any]:
     """Train one twin.
 
@@ -247,7 +250,7 @@ def plot_curves(path: Path, curves: Mapping[str, list[float]], title: str) -> No
     plt.close(fig)
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser("train", help="train a twin (or both) on a synthetic memory task")
     p.add_argument("--model", default="tiny_gpt", help="a registry name with a config for the task")
     p.add_argument(
@@ -264,9 +267,6 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from twinmem import registry
-    from twinmem.frameworks import pin_threads, unavailable
-    from twinmem.weights import save_weights
 
     if args.task is None:
         args.task = DEFAULT_TASKS.get(args.model, "recall")

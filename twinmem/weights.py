@@ -11,24 +11,47 @@ NumPy reference. The rules, which every model follows:
   framework kernel converts from the canonical layout when it loads, never in its forward pass,
   except torch's fused recurrent path, which transposes (GRU: reorders) per call so that the
   canonical parameters stay the leaves gradients reach.
-* Files are safetensors (no pickle, ever). The model name and its config travel in the file's
-  metadata, so a file says what it holds.
+* Files are safetensors (no pickle, ever), written whole or not at all (a temporary file beside the
+  target, renamed into place). The file's metadata says what it holds; this module owns its one schema:
+
+  ==============================  ======================================================================
+  ``twinmem.names``               JSON list: the tensors in canonical (export) order (safetensors sorts)
+  ``twinmem.model``               a canonical file: the registry model
+  ``twinmem.config``              a canonical file: its config dataclass, as a JSON object
+  ``twinmem.config_class``        that dataclass's name (LSTMConfig and GRUConfig have the same fields)
+  ``twinmem.layout``              a converted file (``Conversion``): "torch" or "keras"
+  ``twinmem.layer``               the built-in layer in words, ``lstm(input_size=8, ...)``
+  ``twinmem.from``                the file it was converted from (JSON string)
+  ``twinmem.options``             JSON object: every layer option, so converting back needs none
+  ``twinmem.canonical_model``     the canonical model it came from or goes back to, if any
+  ``twinmem.canonical_config``    that model's config (JSON), for the fields no weight holds
+  ==============================  ======================================================================
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import os
+import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
 
 Shapes = dict[str, tuple[int, ...]]
 Weights = dict[str, np.ndarray]
 
 
-def check_weights(weights: Mapping[str, object], expected: Shapes, owner: str = "model") -> None:
-    """Raise a ValueError naming every missing, extra or mis-shaped weight."""
+def check_weights(weights: Mapping[str, object], expected: Shapes, owner: str = "model", what: str = "weights") -> None:
+    """Raise a ValueError naming every missing, extra or mis-shaped weight.
+
+    ``what="tensors"``: the tensors of a file in a framework's layout (``owner`` names that layout).
+    """
     missing = [n for n in expected if n not in weights]
     extra = [n for n in weights if n not in expected]
     problems = []
@@ -38,11 +61,33 @@ def check_weights(weights: Mapping[str, object], expected: Shapes, owner: str = 
         problems.append("unexpected " + ", ".join(f"'{n}'" for n in extra))
     for name, shape in expected.items():
         if name in weights:
-            got = tuple(np.shape(weights[name]))
+            got = tuple(np.shape(weights[name]))  # type: ignore[call-overload]  # arrays or tensors: any .shape
             if got != tuple(shape):
                 problems.append(f"'{name}' expected shape {tuple(shape)}, received {got}")
     if problems:
-        raise ValueError(f"Weights for {owner} do not match its canonical layout: " + "; ".join(problems))
+        head = (
+            f"The tensors do not match {owner}"
+            if what == "tensors"
+            else f"Weights for {owner} do not match its canonical layout"
+        )
+        raise ValueError(head + ": " + "; ".join(problems))
+
+
+# The one rule by which a freshly built twin starts, in both frameworks (tf_impl.core.weight and
+# torch_impl.core.weight follow it; the two draw from their own random streams, so the values
+# differ, the distributions do not). Each weight names its role where it is declared:
+INITIALIZERS = ("kernel", "zeros", "ones")
+
+
+def kernel_std(shape: tuple[int, ...]) -> float:
+    """Standard deviation of a "kernel" weight: N(0, 1/fan_in), fan_in = the second-to-last axis.
+
+    A stack of kernels ((K + 1, V, d), (hops, d, d)) is a stack of (in, out) matrices; an embedding
+    (V, d) counts as one; a weight vector (U,) that scores a tanh layer (Luong's ``v_a``) is a (U, 1)
+    kernel, fan_in = U. "zeros" are biases and LayerNorm shifts, "ones" LayerNorm gains.
+    """
+    fan_in = shape[-2] if len(shape) >= 2 else shape[0]
+    return 1.0 / float(np.sqrt(fan_in))
 
 
 def random_weights(shapes: Shapes, seed: int) -> Weights:
@@ -61,47 +106,158 @@ def random_weights(shapes: Shapes, seed: int) -> Weights:
     return out
 
 
-def save_weights(path: str | Path, weights: Mapping[str, np.ndarray], model: str, config: object) -> None:
-    """Save canonical weights as safetensors with the model name and config in the metadata."""
-    from dataclasses import asdict, is_dataclass
+@dataclass(frozen=True)
+class Conversion:
+    """What a file that ``twinmem convert`` wrote in a torch or Keras layout says of itself (see the schema)."""
 
-    from safetensors.numpy import save_file
+    layout: str  # twinmem.layout
+    layer: str  # twinmem.layer
+    source: str  # twinmem.from
+    options: Mapping[str, Any]  # twinmem.options
+    canonical_model: str | None = None  # twinmem.canonical_model
+    canonical_config: str | None = None  # twinmem.canonical_config (JSON)
 
-    if not (is_dataclass(config) or isinstance(config, Mapping)):
+    def metadata(self) -> dict[str, str]:
+        out = {
+            "twinmem.layout": self.layout,
+            "twinmem.layer": self.layer,
+            "twinmem.from": self.source,
+            "twinmem.options": json.dumps(dict(self.options)),
+        }
+        if self.canonical_model is not None and self.canonical_config is not None:
+            out["twinmem.canonical_model"] = self.canonical_model
+            out["twinmem.canonical_config"] = self.canonical_config
+        return out
+
+    @staticmethod
+    def saved_options(metadata: Mapping[str, str]) -> dict[str, Any]:
+        """The layer options a converted file recorded (none for any other file)."""
+        try:
+            options = json.loads(metadata.get("twinmem.options", "{}"))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"The input file's twinmem.options metadata is not JSON ({e})") from None
+        if not isinstance(options, dict):
+            raise ValueError(f"The input file's twinmem.options metadata is not a JSON object. Received: {options!r}")
+        return options
+
+
+def config_json(config: object) -> str:
+    """A config dataclass (or dict) as the JSON object ``twinmem.config`` holds."""
+    if not (dataclasses.is_dataclass(config) or isinstance(config, Mapping)):
         raise TypeError(f"Expected `config` to be the model's config dataclass or a dict. Received: {type(config)}")
-    cfg = asdict(config) if is_dataclass(config) else dict(config)  # type: ignore[arg-type]
-    tensors = {k: np.ascontiguousarray(v) for k, v in weights.items()}
+    cfg = dataclasses.asdict(config) if dataclasses.is_dataclass(config) else dict(config)  # type: ignore[arg-type]
     # NumPy scalars (np.int64(4) from a computed size) are written as the numbers they hold.
-    text = json.dumps(cfg, default=lambda x: x.item() if isinstance(x, np.generic) else repr(x))
+    return json.dumps(cfg, default=lambda x: x.item() if isinstance(x, np.generic) else repr(x))
+
+
+def default_permissions(path: str | Path, directory: bool = False) -> None:
+    """Give ``path`` the permissions open() / mkdir() would have (mkstemp and mkdtemp make them private)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, (0o777 if directory else 0o666) & ~umask)
+
+
+def save_weights(
+    path: str | Path,
+    weights: Mapping[str, np.ndarray],
+    model: str | None = None,
+    config: object = None,
+    conversion: Conversion | None = None,
+) -> None:
+    """Save weights as safetensors, whole or not at all, with the metadata of the schema above.
+
+    Canonical weights name their ``model`` and ``config``; a converted file carries its ``conversion``.
+    """
+    metadata: dict[str, str] = {}
+    if model is not None:
+        metadata.update({"twinmem.model": model, "twinmem.config": config_json(config)})
+        if dataclasses.is_dataclass(config):
+            metadata["twinmem.config_class"] = type(config).__name__
+    if conversion is not None:
+        metadata.update(conversion.metadata())
+    tensors = {k: np.ascontiguousarray(v) for k, v in weights.items()}
     # safetensors lists tensors sorted by name; the canonical (export) order travels in the metadata.
-    metadata = {"twinmem.model": model, "twinmem.config": text, "twinmem.names": json.dumps(list(tensors))}
-    save_file(tensors, str(path), metadata=metadata)
+    metadata["twinmem.names"] = json.dumps(list(tensors))
+    path = Path(path)
+    # Written beside the target and renamed into place: an interrupted save leaves the old file (or none).
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    default_permissions(tmp)
+    try:
+        save_file(tensors, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
-def config_from_metadata(config_class: type, metadata: Mapping[str, str], source: str):
+def config_from_metadata(config_class: type, metadata: Mapping[str, str], source: str) -> Any:
     """The ``config_class`` that a canonical file's ``twinmem.config`` metadata holds (defaults if absent).
 
     ``source`` names the file in the errors: metadata that is not a JSON object, or names an option
     the config does not have.
     """
-    from dataclasses import fields
-
     try:
         options = json.loads(metadata.get("twinmem.config", "{}"))
     except json.JSONDecodeError as e:
         raise ValueError(f"{source}: its twinmem.config metadata is not JSON ({e})") from None
     if not isinstance(options, dict):
         raise ValueError(f"{source}: its twinmem.config metadata is not a JSON object. Received: {options!r}")
-    unknown = sorted(set(options) - {f.name for f in fields(config_class)})
+    unknown = sorted(set(options) - {f.name for f in dataclasses.fields(config_class)})
     if unknown:
         raise ValueError(f"{source}: its twinmem.config names options that {config_class.__name__} lacks: {unknown}")
     return config_class(**options)
 
 
+# Config fields that choose how a twin computes, not what: a file saved from the fused path loads into
+# the explicit one and back (parity proves the two paths the same function).
+EXECUTION_FIELDS = frozenset({"path"})
+
+
+def check_saved_config(metadata: Mapping[str, str], config: object, owner: str, source: str) -> None:
+    """Refuse a file whose ``twinmem.config`` describes another model than ``config`` (the twin's).
+
+    Shapes alone do not tell a relu RNN from a tanh one, or a bidirectional layer from two stacked
+    ones: every field must agree but those in ``EXECUTION_FIELDS``. A file without a config (made
+    by hand) has nothing to check.
+    """
+    if "twinmem.config" not in metadata or not dataclasses.is_dataclass(config):
+        return
+    try:
+        saved = json.loads(metadata["twinmem.config"])
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{source}: its twinmem.config metadata is not JSON ({e})") from None
+    ours = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    saved_class = metadata.get("twinmem.config_class", type(config).__name__)
+    if not isinstance(saved, dict) or set(saved) != set(ours) or saved_class != type(config).__name__:
+        raise ValueError(
+            f"{source} holds weights of {metadata.get('twinmem.model', 'another model')!r}, whose config is the "
+            f"{saved_class} {sorted(saved) if isinstance(saved, dict) else saved!r}; {owner} has a {type(config).__name__} "
+            f"{sorted(ours)}. Load it into "
+            "the model it was saved from, or pass ignore_config=True"
+        )
+    differ = {n: (saved[n], ours[n]) for n in ours if n not in EXECUTION_FIELDS and saved[n] != ours[n]}
+    if differ:
+        said = ", ".join(f"{n}={a!r} (this twin: {b!r})" for n, (a, b) in differ.items())
+        raise ValueError(
+            f"{source} was saved from a {owner} with {said}: the weights fit, the function would not. "
+            "Build the twin with the file's config, or pass ignore_config=True"
+        )
+
+
+def check_finite(weights: Mapping[str, object]) -> None:
+    """Refuse NaN or infinite weights, naming the first (they would run, and compute NaN)."""
+    for name, value in weights.items():
+        array = np.asarray(value)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            bad = int(np.size(array) - np.isfinite(array).sum())
+            raise ValueError(
+                f"Weight '{name}' holds {bad} NaN or infinite value(s); pass allow_nonfinite=True to load it anyway"
+            )
+
+
 def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:
     """Load a safetensors file; returns (weights, metadata). Refuses anything that is not safetensors."""
-    from safetensors import safe_open
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Weight file not found: {str(path)!r}")

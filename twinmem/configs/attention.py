@@ -7,6 +7,7 @@ The checks are shared by both twins, so that both say the same words for the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from twinmem import checks
 
@@ -41,7 +42,12 @@ class MultiHeadAttentionConfig:
     causal: bool = False
 
 
-def check_query_values(config, query, values, mask, dtype: str) -> None:
+# The configs of the attentions that take (query, values), and of those that take (query, key, value).
+QueryValuesConfig = AdditiveAttentionConfig | LuongAttentionConfig
+QueryKeyValueConfig = ScaledDotProductAttentionConfig | MultiHeadAttentionConfig
+
+
+def check_query_values(config: QueryValuesConfig, query: Any, values: Any, mask: Any, dtype: str) -> None:
     checks.check_rank("query", query.shape, (2, 3), "(B, Dq) or (B, Tq, Dq)")
     checks.check_dim("query", query.shape, -1, config.query_dim, "Dq")
     checks.check_rank("values", values.shape, (3,), "(B, T, Dv)")
@@ -54,7 +60,15 @@ def check_query_values(config, query, values, mask, dtype: str) -> None:
 
 
 def check_query_key_value(
-    config, query, key, value, mask, key_dim: int, value_dim: int, dtype: str, kv_len: int | None = None
+    config: QueryKeyValueConfig,
+    query: Any,
+    key: Any,
+    value: Any,
+    mask: Any,
+    key_dim: int,
+    value_dim: int,
+    dtype: str,
+    kv_len: int | None = None,
 ) -> None:
     """``kv_len``: the cache's max_len when a cache is used (the mask then covers every cache slot)."""
     checks.check_rank("query", query.shape, (3,), "(B, Tq, d)")

@@ -12,6 +12,7 @@ encoding, and a memory slot whose words are all padding is a padded slot (exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +29,7 @@ NTM_EPS = 1e-8
 NTM_FIXED_MEMORY = 1e-6
 
 
-def position_encoding(sentence_len: int, embedding_dim: int, encoding: str):
+def position_encoding(sentence_len: int, embedding_dim: int, encoding: str) -> np.ndarray:
     """(S, d) l_{kj}: ones for "bow"; for "position" l_{kj} = (1 - j/J) - (k/d)(1 - 2j/J), 1-based j, k.
 
     J is the padded sentence length S; padded words are masked out before the sum, so they take no
@@ -93,7 +94,9 @@ def ntm_head_sizes(c: NTMConfig) -> tuple[int, int]:
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
 # `known_values` is the twin's own (tf_impl.core / torch_impl.core): NumPy values, None in a traced graph.
-def check_token_ids(name: str, shape, dtype, rank_legend: str, dims: dict[int, tuple[int, str]]) -> None:
+def check_token_ids(
+    name: str, shape: checks.Shape, dtype: object, rank_legend: str, dims: dict[int, tuple[int, str]]
+) -> None:
     checks.check_rank(name, shape, (len(rank_legend.split(",")),), rank_legend)
     if checks.dtype_name(dtype) not in ("int32", "int64"):
         raise TypeError(
@@ -103,7 +106,9 @@ def check_token_ids(name: str, shape, dtype, rank_legend: str, dims: dict[int, t
         checks.check_dim(name, shape, axis, size, what)
 
 
-def check_seed_inputs(config: SeedMemoryNetworkConfig, query, memory_indices, known_values: checks.KnownValues) -> None:
+def check_seed_inputs(
+    config: SeedMemoryNetworkConfig, query: Any, memory_indices: Any, known_values: checks.KnownValues
+) -> None:
     check_token_ids("query", query.shape, query.dtype, "(B, Tq)", {})
     check_token_ids("memory_indices", memory_indices.shape, memory_indices.dtype, "(B, Tm)", {})
     checks.check_same("memory_indices", memory_indices.shape, 0, "query", query.shape, 0)
@@ -111,7 +116,7 @@ def check_seed_inputs(config: SeedMemoryNetworkConfig, query, memory_indices, kn
     checks.check_ids("memory_indices", known_values(memory_indices), config.vocab_size)
 
 
-def check_memn2n_inputs(config: MemN2NConfig, stories, query, known_values: checks.KnownValues) -> None:
+def check_memn2n_inputs(config: MemN2NConfig, stories: Any, query: Any, known_values: checks.KnownValues) -> None:
     c = config
     check_token_ids(
         "stories", stories.shape, stories.dtype, "(B, M, S)", {1: (c.memory_size, "M"), 2: (c.sentence_len, "S")}
@@ -122,7 +127,9 @@ def check_memn2n_inputs(config: MemN2NConfig, stories, query, known_values: chec
     checks.check_ids("query", known_values(query), c.vocab_size)
 
 
-def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values, known_values: checks.KnownValues) -> None:
+def check_kv_inputs(
+    config: KVMemoryNetworkConfig, query: Any, keys: Any, values: Any, known_values: checks.KnownValues
+) -> None:
     c = config
     check_token_ids("query", query.shape, query.dtype, "(B, S_q)", {1: (c.query_len, "S_q")})
     check_token_ids("keys", keys.shape, keys.dtype, "(B, M, S_k)", {1: (c.memory_size, "M"), 2: (c.key_len, "S_k")})
@@ -135,7 +142,7 @@ def check_kv_inputs(config: KVMemoryNetworkConfig, query, keys, values, known_va
         checks.check_ids(name, known_values(ids), c.vocab_size)
 
 
-def check_ntm_inputs(config: NTMConfig, x, dtype: str) -> None:
+def check_ntm_inputs(config: NTMConfig, x: Any, dtype: str) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, I)")
     checks.check_dim("x", x.shape, -1, config.input_dim, "I")
     checks.check_steps("x", x.shape, 1, "step")

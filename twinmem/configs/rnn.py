@@ -9,6 +9,7 @@ recurrent layer (cells, gate orders, torch's and Keras' names) is ``twinmem.layo
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -66,19 +67,24 @@ class LSTMLanguageModelConfig:
     path: str = "explicit"  # of the LSTM
 
 
-def kind_of(config) -> str:
+# The three recurrent layers' configs: what the shared recurrent code (shapes, checks, reference) takes.
+RecurrentConfig = RNNConfig | LSTMConfig | GRUConfig
+
+
+def kind_of(config: RecurrentConfig) -> str:
     return {RNNConfig: "rnn", LSTMConfig: "lstm", GRUConfig: "gru"}[type(config)]
 
 
-def num_directions(config) -> int:
+def num_directions(config: RecurrentConfig) -> int:
     return 2 if config.bidirectional else 1
 
 
-def check_config(config) -> None:
+def check_config(config: RecurrentConfig) -> None:
     if config.path not in ("explicit", "fused"):
         raise ValueError(f"Expected `path` to be 'explicit' or 'fused'. Received: {config.path!r}")
-    if getattr(config, "activation", "tanh") not in ("tanh", "relu"):
-        raise ValueError(f"Expected `activation` to be 'tanh' or 'relu'. Received: {config.activation!r}")
+    activation = getattr(config, "activation", "tanh")  # RNNConfig's alone
+    if activation not in ("tanh", "relu"):
+        raise ValueError(f"Expected `activation` to be 'tanh' or 'relu'. Received: {activation!r}")
     if not 0.0 <= config.dropout < 1.0:
         raise ValueError(f"Expected `dropout` in [0, 1). Received: {config.dropout}")
 
@@ -124,7 +130,15 @@ def attention_of(config: Seq2SeqAttentionConfig) -> AdditiveAttentionConfig:
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
 # `known_values` is the twin's own (tf_impl.core / torch_impl.core): NumPy values, None in a traced graph.
-def check_recurrent_inputs(config, x, mask, h_0, c_0, dtype: str, known_values: checks.KnownValues) -> None:
+def check_recurrent_inputs(
+    config: RecurrentConfig,
+    x: Any,
+    mask: Any,
+    h_0: Any,
+    c_0: Any,
+    dtype: str,
+    known_values: checks.KnownValues,
+) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, D)")
     checks.check_dim("x", x.shape, -1, config.input_size, "D")
     checks.check_steps("x", x.shape, 1, "step")
@@ -141,7 +155,7 @@ def check_recurrent_inputs(config, x, mask, h_0, c_0, dtype: str, known_values: 
             checks.check_dtype(name, state.dtype, dtype)
 
 
-def _check_token_tensor(name: str, tokens) -> None:
+def _check_token_tensor(name: str, tokens: Any) -> None:
     checks.check_rank(name, tokens.shape, (2,), "(B, T)")
     dtype = checks.dtype_name(tokens.dtype)
     if dtype not in ("int32", "int64"):
@@ -149,14 +163,14 @@ def _check_token_tensor(name: str, tokens) -> None:
     checks.check_steps(name, tokens.shape, 1, "step")
 
 
-def check_tokens(config, tokens, mask, known_values: checks.KnownValues) -> None:
+def check_tokens(config: LSTMLanguageModelConfig, tokens: Any, mask: Any, known_values: checks.KnownValues) -> None:
     _check_token_tensor("tokens", tokens)
     checks.check_ids("tokens", known_values(tokens), config.vocab_size)
     if mask is not None:
         checks.check_mask("mask", mask.shape, mask.dtype, tuple(tokens.shape))
 
 
-def check_sample(logits, temperature: float, uniforms) -> None:
+def check_sample(logits: Any, temperature: float, uniforms: Any) -> None:
     checks.check_rank("logits", logits.shape, (2,), "(B, V)")
     if temperature < 0:
         raise ValueError(f"Expected `temperature` >= 0. Received: {temperature}")
@@ -169,7 +183,9 @@ def check_sample(logits, temperature: float, uniforms) -> None:
             raise ValueError(f"Expected `uniforms` of shape ({logits.shape[0]},). Received: shape {np.shape(uniforms)}")
 
 
-def check_seq2seq(config, source, source_mask, target, known_values: checks.KnownValues) -> None:
+def check_seq2seq(
+    config: Seq2SeqAttentionConfig, source: Any, source_mask: Any, target: Any, known_values: checks.KnownValues
+) -> None:
     """``target`` None: greedy decoding, which has none."""
     c = config
     _check_token_tensor("source", source)
@@ -183,7 +199,7 @@ def check_seq2seq(config, source, source_mask, target, known_values: checks.Know
         checks.check_right_padded("source_mask", known_values(source_mask))
 
 
-def check_greedy(config, bos: int, steps: int) -> None:
+def check_greedy(config: Seq2SeqAttentionConfig, bos: int, steps: int) -> None:
     if not checks.is_int(bos):
         raise TypeError(f"Expected `bos` of type int (a token id). Received: {type(bos).__name__}")
     checks.check_ids("bos", np.asarray(bos), config.target_vocab_size, "target_vocab_size")

@@ -15,7 +15,9 @@ Two choices hold for every side (both twins and the reference), made once here:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +62,9 @@ def block_of(config: TinyGPTConfig) -> TransformerBlockConfig:
 
 
 # Input checks, shared by both twins so that both say the same words for the same mistake.
-def check_block_inputs(config: TransformerBlockConfig, x, mask, dtype: str, kv_len: int | None = None) -> None:
+def check_block_inputs(
+    config: TransformerBlockConfig, x: Any, mask: Any, dtype: str, kv_len: int | None = None
+) -> None:
     checks.check_rank("x", x.shape, (3,), "(B, T, D)")
     checks.check_dim("x", x.shape, -1, config.d_model, "D")
     checks.check_dtype("x", x.dtype, dtype)
@@ -68,7 +72,9 @@ def check_block_inputs(config: TransformerBlockConfig, x, mask, dtype: str, kv_l
         checks.check_mask("mask", mask.shape, mask.dtype, (x.shape[0], x.shape[1] if kv_len is None else kv_len))
 
 
-def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches, known_values: checks.KnownValues) -> None:
+def check_gpt_inputs(
+    config: TinyGPTConfig, tokens: Any, mask: Any, caches: Sequence[Any] | None, known_values: checks.KnownValues
+) -> None:
     """``known_values``: the twin's own (tf_impl.core / torch_impl.core), NumPy values or None in a traced graph."""
     checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
     dtype = checks.dtype_name(tokens.dtype)
@@ -95,7 +101,14 @@ def check_gpt_inputs(config: TinyGPTConfig, tokens, mask, caches, known_values: 
     checks.check_ids("tokens", known_values(tokens), config.vocab_size)
 
 
-def check_generate(config: TinyGPTConfig, tokens: np.ndarray, max_new_tokens: int, temperature, top_k, uniforms):
+def check_generate(
+    config: TinyGPTConfig,
+    tokens: np.ndarray,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    uniforms: Any,
+) -> None:
     checks.check_rank("tokens", tokens.shape, (2,), "(B, T)")
     if tokens.dtype.kind not in "iu":
         # np.asarray keeps floats, and the int64 prompt tensor would truncate them silently.

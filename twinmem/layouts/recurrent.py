@@ -20,8 +20,9 @@ swap the r and z column blocks and transpose to reach ``weight_ih_l{k}`` (3H, D)
 
 Everything that knows this layout is here, used by the converters (``twinmem.interop``), ``twinmem
 convert`` and the torch twin's fused path alike: gate counts and orders, torch's ``_l{k}[_reverse]``
-suffixes, the class names on each side, and the canonical <-> torch cell conversion (written once,
-for NumPy arrays and torch tensors alike). Keras' cell variables *are* the canonical cell.
+suffixes, Keras' sub-layer names, the class names on each side, and the canonical <-> torch cell
+conversion (written once, for NumPy arrays and torch tensors alike). Keras' cell variables *are* the
+canonical cell.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ def torch_suffix(k: int, directions: int) -> str:
     return f"_l{k // directions}" + ("_reverse" if k % directions else "")
 
 
+def keras_layer_name(name: str, layer: int, num_layers: int) -> str:
+    """Keras' name of layer ``layer`` of a converted stack named ``name``: ``name`` itself when the stack
+    has one layer, ``{name}_l{layer}`` inside the ``keras.Sequential`` of several."""
+    return name if num_layers == 1 else f"{name}_l{layer}"
+
+
+def keras_wrapper_name(layer_name: str) -> str:
+    """Keras' name of the ``Bidirectional`` wrapper around the layer named ``layer_name``."""
+    return f"bidirectional_{layer_name}"
+
+
 def layer_input_size(config: Any, k: int) -> int:
     """Features cell k reads: the input's for layer 0, both directions' outputs (D H) above it."""
     D = num_directions(config)
@@ -71,7 +83,7 @@ def bias_shape(kind: str, hidden_size: int) -> tuple[int, ...]:
 def recurrent_shapes(config: Any, prefix: str = "") -> dict[str, tuple[int, ...]]:
     """The canonical weight shapes of an ``RNNConfig`` / ``LSTMConfig`` / ``GRUConfig``, in canonical order."""
     kind, H = kind_of(config), config.hidden_size
-    shapes = {}
+    shapes: dict[str, tuple[int, ...]] = {}
     for k, _, _ in cells(config.num_layers, num_directions(config)):
         shapes[f"{prefix}cells.{k}.W_ih"] = (layer_input_size(config, k), GATES[kind] * H)
         shapes[f"{prefix}cells.{k}.W_hh"] = (H, GATES[kind] * H)

@@ -7,7 +7,15 @@ in-place writes), statement for statement like the twins. Every function returns
 
 from __future__ import annotations
 
-from twinmem.reference.backend import np
+from collections.abc import Mapping
+
+from twinmem.configs.attention import (
+    AdditiveAttentionConfig,
+    LuongAttentionConfig,
+    MultiHeadAttentionConfig,
+    ScaledDotProductAttentionConfig,
+)
+from twinmem.reference.backend import Array, np
 
 # Masked scores are set to the most negative finite float rather than -inf: exp() of it minus any
 # real row maximum underflows to exactly 0, and a row with every key masked never computes
@@ -15,7 +23,7 @@ from twinmem.reference.backend import np
 MASKED_SCORE = float(np.finfo(np.float64).min)
 
 
-def masked_softmax(scores, mask):
+def masked_softmax(scores: Array, mask: Array | None) -> Array:
     """Softmax over the last axis; masked positions (mask False) get exactly zero weight.
 
     A row whose keys are all masked gets all-zero weights, so its context is zero, not NaN.
@@ -28,14 +36,16 @@ def masked_softmax(scores, mask):
     return np.where(mask, weights, 0.0)
 
 
-def causal_mask(q_len: int, kv_len: int):
+def causal_mask(q_len: int, kv_len: int) -> Array:
     """(Tq, T) boolean, True where query i may see key j: j <= i + (T - Tq)."""
     i = np.arange(q_len)[:, None]
     j = np.arange(kv_len)[None, :]
     return j <= i + (kv_len - q_len)
 
 
-def additive_attention(w, config, query, values, mask=None):
+def additive_attention(
+    w: Mapping[str, Array], config: AdditiveAttentionConfig, query: Array, values: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     q = query[:, None, :] if query.ndim == 2 else query  # (B, Tq, Dq)
     query_features = q @ w["W1"] + w["b1"]  # (B, Tq, U)
     value_features = values @ w["W2"] + w["b2"]  # (B, T, U)
@@ -53,7 +63,9 @@ def additive_attention(w, config, query, values, mask=None):
     return (context, attention_weights), mids
 
 
-def luong_attention(w, config, query, values, mask=None):
+def luong_attention(
+    w: Mapping[str, Array], config: LuongAttentionConfig, query: Array, values: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     q = query[:, None, :] if query.ndim == 2 else query  # (B, Tq, Dq)
     if config.score == "dot":
         scores = q @ np.swapaxes(values, 1, 2)  # (B, Tq, T)
@@ -70,7 +82,7 @@ def luong_attention(w, config, query, values, mask=None):
     return (context, attention_weights), mids
 
 
-def scaled_dot_product(q, k, v, mask, causal):
+def scaled_dot_product(q: Array, k: Array, v: Array, mask: Array | None, causal: bool) -> tuple[Array, Array, Array]:
     """Shared core of SDPA and MHA over any leading axes: q (..., Tq, d_k), k (..., T, d_k)."""
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (..., Tq, T)
     if causal:
@@ -80,19 +92,33 @@ def scaled_dot_product(q, k, v, mask, causal):
     return attention_weights @ v, attention_weights, scores
 
 
-def scaled_dot_product_attention(w, config, query, key, value, mask=None):
+def scaled_dot_product_attention(
+    w: Mapping[str, Array],
+    config: ScaledDotProductAttentionConfig,
+    query: Array,
+    key: Array,
+    value: Array,
+    mask: Array | None = None,
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     output, attention_weights, scores = scaled_dot_product(
         query, key, value, None if mask is None else mask[:, None, :], config.causal
     )
     return (output, attention_weights), {"scores": scores, "attention_weights": attention_weights}
 
 
-def _split_heads(x, num_heads):
+def _split_heads(x: Array, num_heads: int) -> Array:
     B, T, _ = x.shape
     return np.transpose(np.reshape(x, (B, T, num_heads, -1)), (0, 2, 1, 3))  # (B, H, T, d_h)
 
 
-def multi_head_attention(w, config, query, key, value, mask=None):
+def multi_head_attention(
+    w: Mapping[str, Array],
+    config: MultiHeadAttentionConfig,
+    query: Array,
+    key: Array,
+    value: Array,
+    mask: Array | None = None,
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     q = _split_heads(query @ w["W_q"] + w["b_q"], config.num_heads)  # (B, H, Tq, d_h)
     k = _split_heads(key @ w["W_k"] + w["b_k"], config.num_heads)  # (B, H, T, d_h)
     v = _split_heads(value @ w["W_v"] + w["b_v"], config.num_heads)  # (B, H, T, d_h)

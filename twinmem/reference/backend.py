@@ -2,6 +2,8 @@
 plain NumPy otherwise (forward only; e.g. on a GPU box without autograd), so that the oracle's
 forward always runs and the harness reports the missing gradients as skipped instead of crashing."""
 
+from typing import Any
+
 try:
     import autograd.numpy as np
 
@@ -11,4 +13,6 @@ except ImportError:  # pragma: no cover - exercised only where autograd is absen
 
     HAS_AUTOGRAD = False
 
-__all__ = ["HAS_AUTOGRAD", "np"]
+Array = Any  # np.ndarray, or an autograd ArrayBox under differentiation
+
+__all__ = ["HAS_AUTOGRAD", "Array", "np"]

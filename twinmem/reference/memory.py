@@ -8,36 +8,46 @@ Token id 0 is padding throughout (see ``twinmem.configs.memory``).
 
 from __future__ import annotations
 
-from twinmem.configs.memory import NTM_EPS, NTM_FIXED_MEMORY, position_encoding
+from collections.abc import Mapping
+
+from twinmem.configs.memory import (
+    NTM_EPS,
+    NTM_FIXED_MEMORY,
+    KVMemoryNetworkConfig,
+    MemN2NConfig,
+    NTMConfig,
+    SeedMemoryNetworkConfig,
+    position_encoding,
+)
 from twinmem.reference.attention import masked_softmax
-from twinmem.reference.backend import np
+from twinmem.reference.backend import Array, np
 from twinmem.reference.rnn import lstm_cell
 
 
-def sigmoid(x):
+def sigmoid(x: Array) -> Array:
     # tanh form: no overflow of exp(-x) for very negative x.
     return 0.5 * (np.tanh(0.5 * x) + 1.0)
 
 
-def softplus(x):
+def softplus(x: Array) -> Array:
     # max(x, 0) + log1p(exp(-|x|)): exact for every x, written out the same way on all three sides
     # (torch's F.softplus switches to x above a threshold, which differs by exp(-20) there).
     return np.maximum(x, 0.0) + np.log1p(np.exp(-np.abs(x)))
 
 
-def softmax(x):
+def softmax(x: Array) -> Array:
     e = np.exp(x - np.max(x, axis=-1, keepdims=True))
     return e / np.sum(e, axis=-1, keepdims=True)
 
 
-def lstm_step(w, prefix, x_t, h_tm1, c_tm1):
+def lstm_step(w: Mapping[str, Array], prefix: str, x_t: Array, h_tm1: Array, c_tm1: Array) -> tuple[Array, Array]:
     """One step of the LSTM cell of ``twinmem.reference.rnn`` whose weights are ``prefix``-named in w."""
     cell = {n: w[prefix + n] for n in ("W_ih", "W_hh", "b")}
     (h_t, c_t), _ = lstm_cell(cell, x_t, (h_tm1, c_tm1))
     return h_t, c_t
 
 
-def lstm_encode(w, prefix, x, valid):
+def lstm_encode(w: Mapping[str, Array], prefix: str, x: Array, valid: Array) -> Array:
     """Final state of an LSTM over x (B, T, D); a padded step (valid False) carries the state through."""
     B, T, _ = x.shape
     H = w[prefix + "W_hh"].shape[0]
@@ -49,7 +59,9 @@ def lstm_encode(w, prefix, x, valid):
     return h_t
 
 
-def seed_memory_network(w, config, query, memory_indices):
+def seed_memory_network(
+    w: Mapping[str, Array], config: SeedMemoryNetworkConfig, query: Array, memory_indices: Array
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     query_embedding = w["embedding"][query]  # (B, Tq, E)
     query_encoded = lstm_encode(w, "encoder.", query_embedding, query != 0)  # (B, H)
     memory_embeddings = w["embedding"][memory_indices]  # (B, Tm, E)
@@ -64,13 +76,15 @@ def seed_memory_network(w, config, query, memory_indices):
     return (output,), mids
 
 
-def encode_sentences(embedding, ids, l):
+def encode_sentences(embedding: Array, ids: Array, l: Array) -> Array:
     """sum_j l_j * embedding[x_j] over the unpadded words: ids (..., S) -> (..., d)."""
     word_mask = (ids != 0)[..., None]  # (..., S, 1)
     return np.sum(np.where(word_mask, l * embedding[ids], 0.0), axis=-2)
 
 
-def memn2n_matrices(w, config):
+def memn2n_matrices(
+    w: Mapping[str, Array], config: MemN2NConfig
+) -> tuple[list[Array], list[Array], Array, Array | None, list[Array] | None, list[Array] | None]:
     """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying."""
     K = config.hops
     if config.tying == "adjacent":
@@ -85,7 +99,9 @@ def memn2n_matrices(w, config):
     return A, C, B, W_T, T_A, T_C
 
 
-def memn2n(w, config, stories, query):
+def memn2n(
+    w: Mapping[str, Array], config: MemN2NConfig, stories: Array, query: Array
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     c = config
     l = position_encoding(c.sentence_len, c.embedding_dim, c.encoding)  # (S, d)
     slot_mask = np.any(stories != 0, axis=-1)  # (B, M)
@@ -96,6 +112,7 @@ def memn2n(w, config, stories, query):
         m_i = encode_sentences(A[k], stories, l)  # (B, M, d)
         c_i = encode_sentences(C[k], stories, l)  # (B, M, d)
         if c.temporal:
+            assert T_A is not None and T_C is not None  # memn2n_matrices gives them when temporal
             m_i = m_i + T_A[k]
             c_i = c_i + T_C[k]
         scores = (m_i @ u_k[:, :, None])[..., 0]  # (B, M)
@@ -105,11 +122,17 @@ def memn2n(w, config, stories, query):
         p_hops.append(p)
         u_k = (u_k + o) if c.tying == "adjacent" else (u_k @ w["H"] + o)
     mids[f"u_{c.hops + 1}"] = u_k
-    logits = u_k @ W_T.T if c.tying == "adjacent" else u_k @ w["W"]  # (B, V)
+    if c.tying == "adjacent":
+        assert W_T is not None  # memn2n_matrices gives it under adjacent tying
+        logits = u_k @ W_T.T  # (B, V)
+    else:
+        logits = u_k @ w["W"]  # (B, V)
     return (logits, np.stack(p_hops, axis=1)), mids
 
 
-def kv_memory_network(w, config, query, keys, values):
+def kv_memory_network(
+    w: Mapping[str, Array], config: KVMemoryNetworkConfig, query: Array, keys: Array, values: Array
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     l = np.ones((1, config.embedding_dim))  # bag of words
     slot_mask = np.any(keys != 0, axis=-1)  # (B, M)
     k_h = encode_sentences(w["A"], keys, l)  # (B, M, d)
@@ -128,14 +151,16 @@ def kv_memory_network(w, config, query, keys, values):
     return (logits, np.stack(p_hops, axis=1)), mids
 
 
-def roll(w, shift):
+def roll(w: Array, shift: int) -> Array:
     """roll(w, shift)[:, i] = w[:, i - shift mod N] for shift in {-1, 1}, by concatenation."""
     if shift == 1:
         return np.concatenate([w[:, -1:], w[:, :-1]], axis=1)
     return np.concatenate([w[:, 1:], w[:, :1]], axis=1)
 
 
-def ntm_address(memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat):
+def ntm_address(
+    memory: Array, w_tm1: Array, k: Array, beta_hat: Array, g_hat: Array, s_hat: Array, gamma_hat: Array
+) -> tuple[Array, Array]:
     """Content then location addressing (Graves et al. 2014, section 3.3); returns (w_t, w_c)."""
     beta = softplus(beta_hat)  # (B,) >= 0
     g = sigmoid(g_hat)  # (B,) in (0, 1)
@@ -152,7 +177,7 @@ def ntm_address(memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat):
     return w_t, w_c
 
 
-def ntm(w, config, x):
+def ntm(w: Mapping[str, Array], config: NTMConfig, x: Array) -> tuple[tuple[Array, ...], dict[str, Array]]:
     c = config
     B, T, _ = x.shape
     N, M, H = c.memory_slots, c.memory_width, c.controller_size
@@ -164,7 +189,7 @@ def ntm(w, config, x):
     w_read = np.concatenate([np.ones((B, 1)), np.zeros((B, N - 1))], axis=1)  # heads start on slot 0
     w_write = np.concatenate([np.ones((B, 1)), np.zeros((B, N - 1))], axis=1)
     r_t = (w_read[:, None, :] @ memory)[:, 0]  # (B, M)
-    steps = {
+    steps: dict[str, list[Array]] = {
         n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
     }
     for t in range(T):

@@ -9,23 +9,46 @@ direction) the per-step gates and the cell's h_t, stacked over time in time orde
 
 from __future__ import annotations
 
-from twinmem.configs.rnn import attention_of, encoder_of, lstm_of, rnn_of
+from collections.abc import Callable, Mapping
+from typing import cast
+
+from twinmem.configs.rnn import (
+    GRUConfig,
+    LSTMConfig,
+    LSTMLanguageModelConfig,
+    RecurrentConfig,
+    RNNClassifierConfig,
+    RNNConfig,
+    Seq2SeqAttentionConfig,
+    attention_of,
+    encoder_of,
+    lstm_of,
+    num_directions,
+    rnn_of,
+)
 from twinmem.reference.attention import additive_attention
-from twinmem.reference.backend import np
+from twinmem.reference.backend import Array, np
+
+# A cell: (x_t, state) -> (new state, per-step intermediates).
+Cell = Callable[[Array, tuple[Array, ...]], tuple[tuple[Array, ...], dict[str, Array]]]
 
 
-def sigmoid(x):
+def sigmoid(x: Array) -> Array:
     return 1.0 / (1.0 + np.exp(-x))
 
 
-def rnn_cell(w, x_t, state, activation):
+def rnn_cell(
+    w: Mapping[str, Array], x_t: Array, state: tuple[Array, ...], activation: str
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     (h_tm1,) = state
     a_t = x_t @ w["W_ih"] + h_tm1 @ w["W_hh"] + w["b"]  # (B, H)
     h_t = np.tanh(a_t) if activation == "tanh" else np.maximum(a_t, 0.0)
     return (h_t,), {"h": h_t}
 
 
-def lstm_cell(w, x_t, state):
+def lstm_cell(
+    w: Mapping[str, Array], x_t: Array, state: tuple[Array, ...]
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     h_tm1, c_tm1 = state
     H = h_tm1.shape[-1]
     z_t = x_t @ w["W_ih"] + h_tm1 @ w["W_hh"] + w["b"]  # (B, 4H)
@@ -38,7 +61,9 @@ def lstm_cell(w, x_t, state):
     return (h_t, c_t), {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
 
 
-def gru_cell(w, x_t, state):
+def gru_cell(
+    w: Mapping[str, Array], x_t: Array, state: tuple[Array, ...]
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     (h_tm1,) = state
     H = h_tm1.shape[-1]
     gx = x_t @ w["W_ih"] + w["b"][0]  # (B, 3H)
@@ -50,11 +75,13 @@ def gru_cell(w, x_t, state):
     return (h_t,), {"z": z, "r": r, "n": n, "h": h_t}
 
 
-def _cell_weights(w, prefix: str, k: int):
+def _cell_weights(w: Mapping[str, Array], prefix: str, k: int) -> dict[str, Array]:
     return {n: w[f"{prefix}cells.{k}.{n}"] for n in ("W_ih", "W_hh", "b")}
 
 
-def run_direction(cell, x, mask, state, reverse: bool):
+def run_direction(
+    cell: Cell, x: Array, mask: Array | None, state: tuple[Array, ...], reverse: bool
+) -> tuple[Array, tuple[Array, ...], dict[str, Array]]:
     """One direction over the sequence; a padded step keeps the state and outputs zero."""
     T = x.shape[1]
     outputs, mids = [], []
@@ -74,12 +101,22 @@ def run_direction(cell, x, mask, state, reverse: bool):
     return np.stack(outputs, axis=1), state, stacked
 
 
-def recurrent(w, config, kind: str, x, mask=None, h_0=None, c_0=None, prefix: str = ""):
+def recurrent(
+    w: Mapping[str, Array],
+    config: RecurrentConfig,
+    kind: str,
+    x: Array,
+    mask: Array | None = None,
+    h_0: Array | None = None,
+    c_0: Array | None = None,
+    prefix: str = "",
+) -> tuple[Array, tuple[Array, ...], dict[str, Array]]:
     """Stacked, optionally bidirectional layers; returns (output, final states, intermediates)."""
-    D = 2 if config.bidirectional else 1
+    D = num_directions(config)
     B, H = x.shape[0], config.hidden_size
     cells = {
-        "rnn": lambda wk: lambda x_t, s: rnn_cell(wk, x_t, s, config.activation),
+        # kind "rnn" comes with an RNNConfig, the one config with an activation.
+        "rnn": lambda wk: lambda x_t, s: rnn_cell(wk, x_t, s, cast(RNNConfig, config).activation),
         "lstm": lambda wk: lambda x_t, s: lstm_cell(wk, x_t, s),
         "gru": lambda wk: lambda x_t, s: gru_cell(wk, x_t, s),
     }[kind]
@@ -89,7 +126,7 @@ def recurrent(w, config, kind: str, x, mask=None, h_0=None, c_0=None, prefix: st
         for d in range(D):
             k = layer * D + d
             h = np.zeros((B, H)) if h_0 is None else h_0[k]
-            state = (h, np.zeros((B, H)) if c_0 is None else c_0[k]) if kind == "lstm" else (h,)
+            state: tuple[Array, ...] = (h, np.zeros((B, H)) if c_0 is None else c_0[k]) if kind == "lstm" else (h,)
             y, state, m = run_direction(cells(_cell_weights(w, prefix, k)), layer_input, mask, state, d == 1)
             outputs.append(y)
             finals.append(state)
@@ -101,35 +138,52 @@ def recurrent(w, config, kind: str, x, mask=None, h_0=None, c_0=None, prefix: st
     return layer_input, states, mids
 
 
-def rnn(w, config, x, mask=None, h_0=None):
+def rnn(
+    w: Mapping[str, Array], config: RNNConfig, x: Array, mask: Array | None = None, h_0: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     output, states, mids = recurrent(w, config, "rnn", x, mask, h_0)
     return (output, *states), mids
 
 
-def lstm(w, config, x, mask=None, h_0=None, c_0=None):
+def lstm(
+    w: Mapping[str, Array],
+    config: LSTMConfig,
+    x: Array,
+    mask: Array | None = None,
+    h_0: Array | None = None,
+    c_0: Array | None = None,
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     output, states, mids = recurrent(w, config, "lstm", x, mask, h_0, c_0)
     return (output, *states), mids
 
 
-def gru(w, config, x, mask=None, h_0=None):
+def gru(
+    w: Mapping[str, Array], config: GRUConfig, x: Array, mask: Array | None = None, h_0: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     output, states, mids = recurrent(w, config, "gru", x, mask, h_0)
     return (output, *states), mids
 
 
-def rnn_classifier(w, config, x, mask=None):
+def rnn_classifier(
+    w: Mapping[str, Array], config: RNNClassifierConfig, x: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     _, (h_n,), mids = recurrent(w, rnn_of(config), "rnn", x, mask, prefix="rnn.")
     logits = h_n[-1] @ w["W_y"] + w["b_y"]  # (B, O)
     return (logits,), {f"rnn.{n}": v for n, v in mids.items()}
 
 
-def lstm_language_model(w, config, tokens, mask=None):
+def lstm_language_model(
+    w: Mapping[str, Array], config: LSTMLanguageModelConfig, tokens: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     embedded = w["E"][tokens]  # (B, T, E)
     output, _, mids = recurrent(w, lstm_of(config), "lstm", embedded, mask, prefix="lstm.")
     logits = output @ w["W_y"] + w["b_y"]  # (B, T, V)
     return (logits,), {"embedded": embedded, **{f"lstm.{n}": v for n, v in mids.items()}}
 
 
-def seq2seq_attention(w, config, source, source_mask, target):
+def seq2seq_attention(
+    w: Mapping[str, Array], config: Seq2SeqAttentionConfig, source: Array, source_mask: Array | None, target: Array
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     values, (h_n,), encoder_mids = recurrent(
         w, encoder_of(config), "gru", w["E_source"][source], source_mask, prefix="encoder."
     )

@@ -8,33 +8,45 @@ chosen once in ``twinmem.configs.transformer`` (see its docstring for why).
 
 from __future__ import annotations
 
-from twinmem.configs.transformer import GELU_C, GELU_CUBIC, LAYER_NORM_EPS, attention_of, block_of
+from collections.abc import Mapping
+
+from twinmem.configs.transformer import (
+    GELU_C,
+    GELU_CUBIC,
+    LAYER_NORM_EPS,
+    TinyGPTConfig,
+    TransformerBlockConfig,
+    attention_of,
+    block_of,
+)
 from twinmem.reference.attention import multi_head_attention
-from twinmem.reference.backend import np
+from twinmem.reference.backend import Array, np
 
 
-def sub(w, prefix: str):
+def sub(w: Mapping[str, Array], prefix: str) -> dict[str, Array]:
     """The weights of a sub-model, without its ``prefix.``."""
     return {n[len(prefix) :]: v for n, v in w.items() if n.startswith(prefix)}
 
 
-def layer_norm(w, x):
+def layer_norm(w: Mapping[str, Array], x: Array) -> Array:
     mean = np.mean(x, axis=-1, keepdims=True)
     var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)  # biased, as torch and nanoGPT
     return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * w["gamma"] + w["beta"]
 
 
-def gelu(x):
+def gelu(x: Array) -> Array:
     return 0.5 * x * (1.0 + np.tanh(GELU_C * (x + GELU_CUBIC * x**3)))
 
 
-def mlp(w, x):
+def mlp(w: Mapping[str, Array], x: Array) -> tuple[Array, dict[str, Array]]:
     u = x @ w["W_fc"] + w["b_fc"]  # (B, T, 4D)
     h = gelu(u)
     return h @ w["W_proj"] + w["b_proj"], {"u": u, "h": h}  # (B, T, D)
 
 
-def transformer_block(w, config, x, mask=None):
+def transformer_block(
+    w: Mapping[str, Array], config: TransformerBlockConfig, x: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     x_1 = layer_norm(sub(w, "ln_1."), x)
     (attended, _), attention_mids = multi_head_attention(
         sub(w, "attention."), attention_of(config), x_1, x_1, x_1, mask
@@ -54,7 +66,9 @@ def transformer_block(w, config, x, mask=None):
     return (output,), mids
 
 
-def tiny_gpt(w, config, tokens, mask=None):
+def tiny_gpt(
+    w: Mapping[str, Array], config: TinyGPTConfig, tokens: Array, mask: Array | None = None
+) -> tuple[tuple[Array, ...], dict[str, Array]]:
     T = tokens.shape[1]
     # One-hot products, as the twins (an exact lookup: one nonzero term per row).
     token_embedding = np.eye(config.vocab_size)[tokens] @ w["W_te"]  # (B, T, D)

@@ -5,16 +5,20 @@ The configs and input checks are ``twinmem.configs.attention``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
     MultiHeadAttentionConfig,
+    QueryValuesConfig,
     ScaledDotProductAttentionConfig,
 )
 from twinmem.entry import ModelEntry
 from twinmem.reference import attention as ref
+from twinmem.weights import Shapes
 
 ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
@@ -29,7 +33,9 @@ def _mask(rng: np.random.Generator, batch: int, length: int) -> np.ndarray:
     return mask
 
 
-def _query_values_inputs(config, seed: int, batch: int = 4, q_len: int = 3, kv_len: int = 5, query_rank: int = 3):
+def _query_values_inputs(
+    config: QueryValuesConfig, seed: int, batch: int = 4, q_len: int = 3, kv_len: int = 5, query_rank: int = 3
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     shape_q = (batch, config.query_dim) if query_rank == 2 else (batch, q_len, config.query_dim)
     return {
@@ -39,7 +45,7 @@ def _query_values_inputs(config, seed: int, batch: int = 4, q_len: int = 3, kv_l
     }
 
 
-def additive_shapes(c: AdditiveAttentionConfig) -> dict[str, tuple[int, ...]]:
+def additive_shapes(c: AdditiveAttentionConfig) -> Shapes:
     return {
         "W1": (c.query_dim, c.units),
         "b1": (c.units,),
@@ -50,7 +56,7 @@ def additive_shapes(c: AdditiveAttentionConfig) -> dict[str, tuple[int, ...]]:
     }
 
 
-def _additive_flops(c: AdditiveAttentionConfig, x) -> int:
+def _additive_flops(c: AdditiveAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
     B, T, _ = x["values"].shape
     Tq = 1 if x["query"].ndim == 2 else x["query"].shape[1]
     return 2 * (B * Tq * c.query_dim * c.units + B * T * c.value_dim * c.units + B * Tq * T * c.units) + 2 * (
@@ -58,7 +64,7 @@ def _additive_flops(c: AdditiveAttentionConfig, x) -> int:
     )
 
 
-def _luong_flops(c: LuongAttentionConfig, x) -> int:
+def _luong_flops(c: LuongAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
     B, T, _ = x["values"].shape
     Tq = 1 if x["query"].ndim == 2 else x["query"].shape[1]
     scores = {
@@ -69,20 +75,22 @@ def _luong_flops(c: LuongAttentionConfig, x) -> int:
     return scores + 2 * B * Tq * T * c.value_dim
 
 
-def _sdpa_flops(c: ScaledDotProductAttentionConfig, x) -> int:
+def _sdpa_flops(c: ScaledDotProductAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
     B, Tq, _ = x["query"].shape
     T = x["key"].shape[1]
     return 2 * B * Tq * T * (c.key_dim + c.value_dim)
 
 
-def _mha_flops(c: MultiHeadAttentionConfig, x) -> int:
+def _mha_flops(c: MultiHeadAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
     B, Tq, D = x["query"].shape
     T = x["key"].shape[1]
     inner = c.num_heads * c.head_dim
     return 2 * B * (Tq * D * inner * 2 + T * D * inner * 2) + 2 * B * c.num_heads * Tq * T * c.head_dim * 2
 
 
-def _sdpa_inputs(config, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5):
+def _sdpa_inputs(
+    config: ScaledDotProductAttentionConfig, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "query": rng.standard_normal((batch, q_len, config.key_dim)),
@@ -92,7 +100,9 @@ def _sdpa_inputs(config, seed: int, batch: int = 4, q_len: int = 5, kv_len: int 
     }
 
 
-def _mha_inputs(config, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5):
+def _mha_inputs(
+    config: MultiHeadAttentionConfig, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     D = config.d_model
     return {

@@ -5,6 +5,8 @@ The configs, constants and input checks are ``twinmem.configs.memory``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from twinmem.configs.memory import (
@@ -16,6 +18,7 @@ from twinmem.configs.memory import (
 )
 from twinmem.entry import ModelEntry
 from twinmem.reference import memory as ref
+from twinmem.weights import Shapes
 
 ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
@@ -25,12 +28,12 @@ ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 # parameters before its submodules', and the canonical order is the export order of both twins.
 
 
-def _lstm_shapes(prefix: str, input_dim: int, units: int) -> dict:
+def _lstm_shapes(prefix: str, input_dim: int, units: int) -> Shapes:
     # rnn.LSTMCell's weights: gate order i, f, g, o along the 4H axis, kernels (in, out); one bias.
     return {f"{prefix}.W_ih": (input_dim, 4 * units), f"{prefix}.W_hh": (units, 4 * units), f"{prefix}.b": (4 * units,)}
 
 
-def _seed_shapes(c: SeedMemoryNetworkConfig) -> dict:
+def _seed_shapes(c: SeedMemoryNetworkConfig) -> Shapes:
     return {
         "embedding": (c.vocab_size, c.embedding_size),
         "W_d": (c.hidden_size, c.output_size),
@@ -39,7 +42,7 @@ def _seed_shapes(c: SeedMemoryNetworkConfig) -> dict:
     }
 
 
-def _memn2n_shapes(c: MemN2NConfig) -> dict:
+def _memn2n_shapes(c: MemN2NConfig) -> Shapes:
     V, d, M, K = c.vocab_size, c.embedding_dim, c.memory_size, c.hops
     if c.tying == "adjacent":
         # E[0] = B = A^1, E[k] = C^k = A^{k+1}, E[K] = C^K = W^T; T_E likewise for T_A, T_C.
@@ -54,7 +57,7 @@ def _memn2n_shapes(c: MemN2NConfig) -> dict:
     }
 
 
-def _kv_shapes(c: KVMemoryNetworkConfig) -> dict:
+def _kv_shapes(c: KVMemoryNetworkConfig) -> Shapes:
     return {
         "A": (c.vocab_size, c.embedding_dim),
         "R": (c.hops, c.embedding_dim, c.embedding_dim),
@@ -62,7 +65,7 @@ def _kv_shapes(c: KVMemoryNetworkConfig) -> dict:
     }
 
 
-def _ntm_shapes(c: NTMConfig) -> dict:
+def _ntm_shapes(c: NTMConfig) -> Shapes:
     read, write = ntm_head_sizes(c)
     H, M = c.controller_size, c.memory_width
     controller = (
@@ -104,7 +107,9 @@ def _pad_slots(rng: np.random.Generator, tokens: np.ndarray) -> np.ndarray:
     return np.where(keep[..., None], tokens, 0)
 
 
-def _seed_inputs(config: SeedMemoryNetworkConfig, seed: int, batch: int = 3, query_len: int = 4, memory_len: int = 6):
+def _seed_inputs(
+    config: SeedMemoryNetworkConfig, seed: int, batch: int = 3, query_len: int = 4, memory_len: int = 6
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "query": _padded_tokens(rng, (batch, query_len), config.vocab_size),
@@ -112,14 +117,14 @@ def _seed_inputs(config: SeedMemoryNetworkConfig, seed: int, batch: int = 3, que
     }
 
 
-def _memn2n_inputs(config: MemN2NConfig, seed: int, batch: int = 4):
+def _memn2n_inputs(config: MemN2NConfig, seed: int, batch: int = 4) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     c = config
     stories = _pad_slots(rng, _padded_tokens(rng, (batch, c.memory_size, c.sentence_len), c.vocab_size))
     return {"stories": stories, "query": _padded_tokens(rng, (batch, c.sentence_len), c.vocab_size)}
 
 
-def _kv_inputs(config: KVMemoryNetworkConfig, seed: int, batch: int = 4):
+def _kv_inputs(config: KVMemoryNetworkConfig, seed: int, batch: int = 4) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     c = config
     keys = _padded_tokens(rng, (batch, c.memory_size, c.key_len), c.vocab_size)
@@ -132,7 +137,7 @@ def _kv_inputs(config: KVMemoryNetworkConfig, seed: int, batch: int = 4):
     }
 
 
-def _ntm_inputs(config: NTMConfig, seed: int, batch: int = 3, steps: int = 5):
+def _ntm_inputs(config: NTMConfig, seed: int, batch: int = 3, steps: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((batch, steps, config.input_dim))}
 
@@ -145,13 +150,13 @@ def _lstm_flops(batch: int, steps: int, input_dim: int, units: int) -> int:
     return 2 * batch * steps * (input_dim + units) * 4 * units
 
 
-def _seed_flops(c: SeedMemoryNetworkConfig, x) -> int:
+def _seed_flops(c: SeedMemoryNetworkConfig, x: Mapping[str, np.ndarray]) -> int:
     B, Tq = x["query"].shape
     Tm = x["memory_indices"].shape[1]
     return _lstm_flops(B, Tq + Tm, c.embedding_size, c.hidden_size) + 2 * B * c.hidden_size * c.output_size
 
 
-def _memn2n_flops(c: MemN2NConfig, x) -> int:
+def _memn2n_flops(c: MemN2NConfig, x: Mapping[str, np.ndarray]) -> int:
     B, M, S = x["stories"].shape
     d, K = c.embedding_dim, c.hops
     encode = 2 * B * (2 * K * M * S + S) * d  # l_j * embedding, summed over words (m_i and c_i per hop)
@@ -159,13 +164,13 @@ def _memn2n_flops(c: MemN2NConfig, x) -> int:
     return encode + K * hop + 2 * B * d * c.vocab_size
 
 
-def _kv_flops(c: KVMemoryNetworkConfig, x) -> int:
+def _kv_flops(c: KVMemoryNetworkConfig, x: Mapping[str, np.ndarray]) -> int:
     B, M, _ = x["keys"].shape
     d = c.embedding_dim
     return c.hops * (2 * B * M * d * 2 + 2 * B * d * d) + 2 * B * d * c.vocab_size
 
 
-def _ntm_flops(c: NTMConfig, x) -> int:
+def _ntm_flops(c: NTMConfig, x: Mapping[str, np.ndarray]) -> int:
     B, T, _ = x["x"].shape
     H, N, M = c.controller_size, c.memory_slots, c.memory_width
     controller = _lstm_flops(B, T, c.input_dim + M, H) if c.controller == "lstm" else 2 * B * T * (c.input_dim + M) * H

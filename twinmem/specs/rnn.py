@@ -6,12 +6,16 @@ The configs and input checks are ``twinmem.configs.rnn``; the canonical layout o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
 from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
     LSTMLanguageModelConfig,
+    RecurrentConfig,
     RNNClassifierConfig,
     RNNConfig,
     Seq2SeqAttentionConfig,
@@ -26,6 +30,7 @@ from twinmem.entry import ModelEntry
 from twinmem.layouts.recurrent import GATES, recurrent_shapes
 from twinmem.reference import rnn as ref
 from twinmem.specs.attention import additive_shapes
+from twinmem.weights import Shapes
 
 ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
@@ -36,7 +41,14 @@ def lengths_mask(rng: np.random.Generator, batch: int, length: int) -> np.ndarra
     return np.arange(length)[None, :] < lengths[:, None]
 
 
-def _recurrent_inputs(config, seed: int, batch: int = 3, steps: int = 5, with_mask: bool = True, with_state=False):
+def _recurrent_inputs(
+    config: RecurrentConfig,
+    seed: int,
+    batch: int = 3,
+    steps: int = 5,
+    with_mask: bool = True,
+    with_state: bool = False,
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     x = {"x": rng.standard_normal((batch, steps, config.input_size))}
     if with_mask:
@@ -49,7 +61,7 @@ def _recurrent_inputs(config, seed: int, batch: int = 3, steps: int = 5, with_ma
     return x
 
 
-def recurrent_flops(config, B: int, T: int) -> int:
+def recurrent_flops(config: RecurrentConfig, B: int, T: int) -> int:
     G, H, D = GATES[kind_of(config)], config.hidden_size, num_directions(config)
     total = 0
     for k in range(config.num_layers * D):
@@ -58,7 +70,7 @@ def recurrent_flops(config, B: int, T: int) -> int:
     return total
 
 
-def _variants(extra: dict) -> dict:
+def _variants(extra: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {
         "default": {},
         "fused": {"path": "fused"},
@@ -86,7 +98,7 @@ _VARIANT_INPUTS = {
 _FULL = [(h, b, t) for h in (128, 256, 512, 1024) for b in (16, 64) for t in (50, 200)]
 
 
-def _bench(quick_path: str) -> dict:
+def _bench(quick_path: str) -> dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]]:
     # One quick shape per kind (the quick profile's budget); the family's quick cases cover both paths
     # (rnn and gru explicit, lstm fused) and the full profile sweeps both paths for every kind.
     return {
@@ -160,7 +172,7 @@ for _name, _cls, _config, _reference, _outputs, _extra, _quick, _summary in (
     )
 
 
-def _classifier_inputs(config, seed: int, batch: int = 3, steps: int = 5):
+def _classifier_inputs(config: RNNClassifierConfig, seed: int, batch: int = 3, steps: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((batch, steps, config.input_size)), "mask": lengths_mask(rng, batch, steps)}
 
@@ -202,7 +214,7 @@ ENTRIES.append(
 )
 
 
-def _lm_inputs(config, seed: int, batch: int = 3, steps: int = 5):
+def _lm_inputs(config: LSTMLanguageModelConfig, seed: int, batch: int = 3, steps: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "tokens": rng.integers(0, config.vocab_size, (batch, steps)).astype(np.int64),
@@ -253,7 +265,7 @@ ENTRIES.append(
 )
 
 
-def _seq2seq_shapes(c: Seq2SeqAttentionConfig) -> dict[str, tuple[int, ...]]:
+def _seq2seq_shapes(c: Seq2SeqAttentionConfig) -> Shapes:
     attention = additive_shapes(attention_of(c))
     H, E = c.hidden_size, c.embed_dim
     return {
@@ -269,7 +281,9 @@ def _seq2seq_shapes(c: Seq2SeqAttentionConfig) -> dict[str, tuple[int, ...]]:
     }
 
 
-def _seq2seq_inputs(config, seed: int, batch: int = 3, source_len: int = 6, target_len: int = 4):
+def _seq2seq_inputs(
+    config: Seq2SeqAttentionConfig, seed: int, batch: int = 3, source_len: int = 6, target_len: int = 4
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "source": rng.integers(0, config.source_vocab_size, (batch, source_len)).astype(np.int64),
@@ -278,7 +292,7 @@ def _seq2seq_inputs(config, seed: int, batch: int = 3, source_len: int = 6, targ
     }
 
 
-def _seq2seq_flops(c: Seq2SeqAttentionConfig, x) -> int:
+def _seq2seq_flops(c: Seq2SeqAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
     B, S = x["source"].shape
     T = x["target"].shape[1]
     H, E, U = c.hidden_size, c.embed_dim, c.attention_units

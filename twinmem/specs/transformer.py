@@ -6,17 +6,20 @@ The configs, the shared constants (LayerNorm epsilon, the GELU form) and the inp
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from twinmem.configs.transformer import MLP_RATIO, TinyGPTConfig, TransformerBlockConfig, block_of
 from twinmem.entry import ModelEntry
 from twinmem.reference import transformer as ref
 from twinmem.specs.attention import _mask
+from twinmem.weights import Shapes
 
 ENTRIES: list[ModelEntry] = []  # gathered, in this order, by twinmem.registry
 
 
-def block_shapes(c: TransformerBlockConfig, prefix: str = "") -> dict[str, tuple[int, ...]]:
+def block_shapes(c: TransformerBlockConfig, prefix: str = "") -> Shapes:
     D, inner, hidden = c.d_model, c.num_heads * c.head_dim, MLP_RATIO * c.d_model
     return {
         f"{prefix}ln_1.gamma": (D,),
@@ -38,8 +41,8 @@ def block_shapes(c: TransformerBlockConfig, prefix: str = "") -> dict[str, tuple
     }
 
 
-def gpt_shapes(c: TinyGPTConfig) -> dict[str, tuple[int, ...]]:
-    shapes = {"W_te": (c.vocab_size, c.d_model), "W_pe": (c.max_len, c.d_model)}
+def gpt_shapes(c: TinyGPTConfig) -> Shapes:
+    shapes: Shapes = {"W_te": (c.vocab_size, c.d_model), "W_pe": (c.max_len, c.d_model)}
     for n in range(c.num_layers):
         shapes.update(block_shapes(block_of(c), f"blocks.{n}."))
     shapes.update({"ln_f.gamma": (c.d_model,), "ln_f.beta": (c.d_model,)})
@@ -58,18 +61,18 @@ def block_flops(c: TransformerBlockConfig, B: int, T: int, kv_len: int | None = 
     return projections + attention + mlp
 
 
-def gpt_flops(c: TinyGPTConfig, x) -> int:
+def gpt_flops(c: TinyGPTConfig, x: Mapping[str, np.ndarray]) -> int:
     # The embeddings are lookups (no multiply-add); the head is a matmul.
     B, T = x["tokens"].shape
     return c.num_layers * block_flops(block_of(c), B, T) + 2 * B * T * c.d_model * c.vocab_size
 
 
-def _block_inputs(config, seed: int, batch: int = 3, steps: int = 5):
+def _block_inputs(config: TransformerBlockConfig, seed: int, batch: int = 3, steps: int = 5) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {"x": rng.standard_normal((batch, steps, config.d_model)), "mask": _mask(rng, batch, steps)}
 
 
-def _gpt_inputs(config, seed: int, batch: int = 3, steps: int = 6):
+def _gpt_inputs(config: TinyGPTConfig, seed: int, batch: int = 3, steps: int = 6) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     return {
         "tokens": rng.integers(0, config.vocab_size, (batch, steps)).astype(np.int64),

@@ -46,7 +46,7 @@ def decode(ids: np.ndarray) -> str:
     return " ".join(VOCAB[i] for i in np.asarray(ids).ravel() if i != 0)
 
 
-def _single_fact_story(rng: np.random.Generator, length: int):
+def _single_fact_story(rng: np.random.Generator, length: int) -> tuple[list[str], str, str, tuple[int, int]]:
     place: dict[str, str] = {}
     sentences, fact_of = [], {}
     for n in range(length):
@@ -58,7 +58,7 @@ def _single_fact_story(rng: np.random.Generator, length: int):
     return sentences, f"where is {person}", place[person], (fact_of[person], -1)
 
 
-def _two_fact_story(rng: np.random.Generator, length: int):
+def _two_fact_story(rng: np.random.Generator, length: int) -> tuple[list[str], str, str, tuple[int, int]]:
     while True:  # a story is redrawn until some object's place is known at the end
         place: dict[str, str] = {}
         moved_at: dict[str, int] = {}
@@ -88,9 +88,9 @@ def _two_fact_story(rng: np.random.Generator, length: int):
         known = [o for o in OBJECTS if holder[o] is not None or o in dropped]
         if known:
             obj = known[rng.integers(len(known))]
-            if holder[obj] is not None:
-                person = holder[obj]
-                return sentences, f"where is the {obj}", place[person], (taken_at[obj], moved_at[person])
+            holding = holder[obj]
+            if holding is not None:
+                return sentences, f"where is the {obj}", place[holding], (taken_at[obj], moved_at[holding])
             location, drop_fact, move_fact = dropped[obj]
             return sentences, f"where is the {obj}", location, (drop_fact, move_fact)
 
