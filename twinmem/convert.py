@@ -51,13 +51,13 @@ from typing import Any
 
 import numpy as np
 
-from twinmem import interop, registry
+from twinmem import hf, interop, registry
 from twinmem.frameworks import unavailable
 from twinmem.layouts.recurrent import KINDS, TORCH_CLASSES
 from twinmem.weights import Conversion, check_weights, config_from_metadata, load_weights, save_weights
 
 LAYERS = ("rnn", "lstm", "gru", "mha", "linear", "embedding")
-LAYOUTS = ("torch", "keras", "canonical")
+LAYOUTS = ("torch", "keras", "canonical", "hf")
 # The registry models a built-in layer holds, and the layer kind of each.
 MODELS = {"rnn": "rnn", "lstm": "lstm", "gru": "gru", "multi_head_attention": "mha"}
 # Which options describe each layer kind; every one is required except those with a default.
@@ -225,8 +225,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument(
         "--no-bias", action="store_true", default=None, help="the layer has no biases (rnn, lstm, gru, mha, linear)"
     )
-    p.add_argument("input", metavar="INPUT", help="safetensors file in the --from layout")
-    p.add_argument("output", metavar="OUTPUT", help="safetensors file to write in the --to layout")
+    p.add_argument("--force", action="store_true", help="--to hf: replace OUTPUT if it is a non-empty directory")
+    p.add_argument("input", metavar="INPUT", help="safetensors file in the --from layout (hf: a model directory)")
+    p.add_argument("output", metavar="OUTPUT", help="safetensors file to write in the --to layout (hf: a directory)")
     p.set_defaults(func=cmd_convert)
     return p
 
@@ -464,7 +465,47 @@ def _restore_config(spec: ConvertSpec, model: str, config: Any) -> Any:
 # The command
 
 
+def convert_hf(args: argparse.Namespace) -> int:
+    """A Hugging Face GPT-2 directory <-> a canonical ``tiny_gpt`` file (``twinmem.hf``), exactly."""
+    pair = (args.source, args.target or "canonical")
+    if pair not in (("hf", "canonical"), ("canonical", "hf")):
+        raise ValueError(
+            f"--from hf converts to canonical and --to hf from canonical (the twins load canonical weights "
+            f"directly). Received: --from {args.source} --to {args.target}"
+        )
+    if Path(args.output).resolve() == Path(args.input).resolve():
+        raise ValueError(f"OUTPUT is INPUT ({args.input!r}): the converted file would overwrite the original")
+    if args.source == "hf":
+        if not Path(args.input).is_dir():
+            raise ValueError(
+                f"--from hf reads a model directory (config.json, model.safetensors). Received: {args.input!r}"
+            )
+        if not Path(args.output).parent.is_dir():
+            raise ValueError(f"OUTPUT's directory does not exist. Received: {args.output!r}")
+        config, weights = hf.read_hf(args.input)
+        save_weights(args.output, weights, "tiny_gpt", config)
+        print(f"wrote {len(weights)} canonical tensors of tiny_gpt {config} to {args.output}")
+        return 0
+    try:
+        weights, metadata = load_weights(args.input)
+    except FileNotFoundError as e:
+        raise ValueError(str(e)) from None
+    if metadata.get("twinmem.model") != "tiny_gpt":
+        raise ValueError(
+            f"--to hf writes a GPT-2: the input must hold canonical tiny_gpt weights. Received: {args.input!r} holds "
+            f"{metadata.get('twinmem.model')!r}"
+        )
+    entry = registry.get("tiny_gpt")
+    config = config_from_metadata(entry.config, metadata, repr(args.input))
+    check_weights(weights, entry.weight_shapes(config), f"canonical tiny_gpt {config}")
+    hf.write_hf(args.output, config, weights, force=args.force)
+    print(f"wrote a GPT2LMHeadModel directory of {config} to {args.output}")
+    return 0
+
+
 def cmd_convert(args: argparse.Namespace) -> int:
+    if "hf" in (args.source, args.target):
+        return convert_hf(args)
     try:
         tensors, metadata = load_weights(args.input)
     except FileNotFoundError as e:  # the CLI prints a ValueError's message instead of a traceback
