@@ -48,18 +48,20 @@ def known_values(x) -> np.ndarray | None:
     return np.asarray(x) if tf.executing_eagerly() else None
 
 
-def _collect(obj, prefix: str, out: dict) -> dict:
-    # Attribute order is creation order, the order of the docstring's equations.
+def _collect(obj) -> dict:
+    # Attribute order is creation order, the order of the docstring's equations. A sub-twin names its own
+    # variables (a fused recurrent path holds Keras layers, not attributes), under its attribute's name.
+    out = {}
     for name, value in vars(obj).items():
         if name.startswith("_"):
             continue
         if isinstance(value, keras.Variable):
-            out[prefix + name] = value
+            out[name] = value
         elif isinstance(value, Twin):
-            _collect(value, f"{prefix}{name}.", out)
+            out.update({f"{name}.{n}": v for n, v in value.canonical_variables().items()})
         elif isinstance(value, list | tuple) and value and all(isinstance(v, Twin) for v in value):
             for i, v in enumerate(value):
-                _collect(v, f"{prefix}{name}.{i}.", out)
+                out.update({f"{name}.{i}.{n}": w for n, w in v.canonical_variables().items()})
     return out
 
 
@@ -77,7 +79,7 @@ class Twin(keras.layers.Layer):
         return None
 
     def canonical_variables(self) -> dict[str, keras.Variable]:
-        return _collect(self, "", {})
+        return _collect(self)
 
     def load_canonical(
         self,

@@ -416,12 +416,6 @@ class RNNClassifier(Twin):
         self.W_y = weight(self, "W_y", (c.hidden_size, c.output_size))
         self.b_y = weight(self, "b_y", (c.output_size,), "zeros")
 
-    def canonical_variables(self) -> dict[str, keras.Variable]:
-        # The RNN's fused path names its variables itself (_Recurrent.canonical_variables), which the walk over
-        # vars() in tf_impl.core does not ask; the order is the generic one, creation order, as in the torch twin.
-        rnn = {f"rnn.{n}": v for n, v in self.rnn.canonical_variables().items()}
-        return {**rnn, "W_y": self.W_y, "b_y": self.b_y}
-
     def call(self, x, mask=None, return_intermediates=False):
         (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
         logits = tf.matmul(h_n[-1], self.W_y) + self.b_y  # (B, O)
@@ -461,11 +455,6 @@ class LSTMLanguageModel(Twin):
         self.lstm = LSTM(lstm_of(c), dtype=dtype)
         self.W_y = weight(self, "W_y", (c.hidden_size, c.vocab_size))
         self.b_y = weight(self, "b_y", (c.vocab_size,), "zeros")
-
-    def canonical_variables(self) -> dict[str, keras.Variable]:
-        # The LSTM's fused path names its variables itself (see RNNClassifier); creation order.
-        lstm = {f"lstm.{n}": v for n, v in self.lstm.canonical_variables().items()}
-        return {"E": self.E, **lstm, "W_y": self.W_y, "b_y": self.b_y}
 
     def call(self, tokens, mask=None, training=None, return_intermediates=False):
         check_tensors(tokens=tokens, mask=mask)
@@ -531,22 +520,6 @@ class Seq2SeqAttention(Twin):
         self.decoder = GRUCell(c.embed_dim + c.hidden_size, c.hidden_size, dtype=dtype)
         self.W_y = weight(self, "W_y", (c.hidden_size, c.target_vocab_size))
         self.b_y = weight(self, "b_y", (c.target_vocab_size,), "zeros")
-
-    def canonical_variables(self) -> dict[str, keras.Variable]:
-        # The encoder's fused path names its variables itself (see RNNClassifier); creation order.
-        sub = {
-            name: {f"{name}.{n}": v for n, v in getattr(self, name).canonical_variables().items()}
-            for name in ("encoder", "attention", "decoder")
-        }
-        return {
-            "E_source": self.E_source,
-            **sub["encoder"],
-            "E_target": self.E_target,
-            **sub["attention"],
-            **sub["decoder"],
-            "W_y": self.W_y,
-            "b_y": self.b_y,
-        }
 
     def encode(self, source, source_mask):
         """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
