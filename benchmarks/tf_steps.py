@@ -31,14 +31,19 @@ def peak_memory(device: str) -> int | None:
     return tf.config.experimental.get_memory_info("GPU:0")["peak"] if device == "gpu" else None
 
 
-def gemm_step(n: int, device: str):
+def gemm_step(n: int, device: str, mode: str = "graph", dtype: str = "float32"):
     with tf.device(_device(device)):
-        a, b = tf.random.normal((n, n)), tf.random.normal((n, n))
+        a, b = tf.cast(tf.random.normal((n, n)), dtype), tf.cast(tf.random.normal((n, n)), dtype)
+
+    def matmul():
+        return tf.matmul(a, b)  # returned: an unused result inside tf.function would be pruned away
+
+    run = {"eager": matmul, "graph": tf.function(matmul), "xla": tf.function(matmul, jit_compile=True)}[mode]
 
     def step():
         # Placed on the case's device: without the scope TF puts ops on a GPU whenever it has one.
         with tf.device(_device(device)):
-            tf.matmul(a, b)
+            run()
         sync(device)
 
     return step

@@ -28,9 +28,11 @@ def peak_memory(device: str) -> int | None:
     return torch.cuda.max_memory_allocated() if device == "gpu" else None
 
 
-def gemm_step(n: int, device: str):
+def gemm_step(n: int, device: str, mode: str = "eager", dtype: str = "float32"):
+    if mode != "eager":  # one matmul: torch.compile would only call the same kernel
+        raise ValueError(f"The torch GEMM is timed eagerly. Received: mode={mode!r}")
     dev = "cuda" if device == "gpu" else "cpu"
-    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
+    a, b = (torch.randn(n, n, device=dev, dtype=getattr(torch, dtype)) for _ in range(2))
 
     def step():
         torch.matmul(a, b)

@@ -6,9 +6,9 @@ from twinmem import cli
 from twinmem.report import build_report
 
 
-def _bench(device, tf_median, torch_median, gemm_median):
-    def case(model, framework, mode, median, flops, family="attention"):
-        info = dict(model=model, shape="B2 T4", family=family, framework=framework, impl="twin", mode=mode,
+def _bench(device, tf_median, torch_median, gemm_median, extra=()):
+    def case(model, framework, mode, median, flops, family="attention", impl="twin", shape="B2 T4"):
+        info = dict(model=model, shape=shape, family=family, framework=framework, impl=impl, mode=mode,
                     pass_="forward", device=device, threads=2, batch=2, seq_len=4, tokens=8, flops=flops,
                     compile_s=0.5, peak_memory_bytes=None)  # fmt: skip
         return {"extra_info": info, "stats": {"median": median, "iqr": median / 10, "rounds": 5}}
@@ -22,6 +22,7 @@ def _bench(device, tf_median, torch_median, gemm_median):
             case("gemm", "tf", "eager", gemm_median, 2e9, "gemm"),
             case("m", "tf", "eager", tf_median, 1e6),
             case("m", "torch", "eager", torch_median, 1e6),
+            *(case(*args, **kwargs) for args, kwargs in extra),
         ],
     }
 
@@ -38,7 +39,47 @@ def test_report_and_compare(tmp_path):
     assert abs(tf_row["efficiency"] - (1e6 / 0.004) / (2e9 / 0.1)) < 1e-12
     report = (a / "report.md").read_text()
     assert "| m | B2 T4 | cpu | forward | 2.00 |" in report  # TF/torch = 0.004 / 0.002
-    assert "cpu 20.0 GFLOP/s" in report and "ratio_tf_torch.png" in report
+    assert "cpu float32 20.0 GFLOP/s" in report and "ratio_tf_torch.png" in report
+    assert "under-measured" not in report and "⚠" not in report
     out = tmp_path / "cmp.md"
     assert cli.main(["report", str(a), str(b), "--out", str(out)]) == 0
     assert "| m | B2 T4 | tf | twin | eager | forward | cpu 4 | gpu 1 | 0.25 |" in out.read_text()
+
+
+def test_a_case_above_the_ceiling_marks_the_ceiling_under_measured(tmp_path):
+    # GEMM: 2 GFLOP in 0.1 s = 20 GFLOP/s. A case of 1 GFLOP in 0.04 s = 25 GFLOP/s, 125 % of it:
+    # impossible, so the report must say the ceiling is wrong instead of printing 125 % quietly.
+    fast = (("fast", "torch", "eager", 0.04, 1e9), {})
+    (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1, [fast])))
+    report = build_report(tmp_path).read_text()
+    assert "The GEMM ceiling is under-measured: 1 case(s) ran faster than it" in report
+    assert "fast B2 T4 torch twin eager forward at 125.0 %" in report
+    assert "| 125.0 % ⚠ |" in report
+
+
+def test_the_ceiling_is_the_fastest_gemm_and_its_drift_is_reported(tmp_path):
+    # Two more GEMM rows: TF graph at the start (2 GFLOP / 0.05 s = 40 GFLOP/s) and at the end (0.08 s,
+    # 25 GFLOP/s): the ceiling is 40 (start), the drift -37.5 %, and the case's efficiency uses 40.
+    gemm = {"family": "gemm", "impl": "matmul"}
+    start = (("gemm", "tf", "graph", 0.05, 2e9), {**gemm, "shape": "8x8x8 float32 start"})
+    end = (("gemm", "tf", "graph", 0.08, 2e9), {**gemm, "shape": "8x8x8 float32 end"})
+    (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1, [start, end])))
+    report = build_report(tmp_path).read_text()
+    rows = json.loads((tmp_path / "results.json").read_text())
+    tf_row = next(r for r in rows if r["model"] == "m" and r["framework"] == "tf")
+    assert abs(tf_row["efficiency"] - (1e6 / 0.004) / 40e9) < 1e-12
+    assert "cpu float32 40.0 GFLOP/s (tf graph, 8x8x8 float32 start)" in report
+    assert "cpu float32 tf -37.5 %" in report
+
+
+def test_twin_over_builtin_takes_the_fastest_path_and_mode_of_each(tmp_path):
+    # The twin: fused 3 ms, explicit 5 ms; the built-in: eager 2 ms, timed under the first path's
+    # label only. twin / built-in = 3 / 2 = 1.50, the twin's best being its fused path.
+    extra = [
+        (("lstm", "torch", "eager", 0.005, 1e6), {"shape": "explicit H8", "family": "rnn"}),
+        (("lstm", "torch", "eager", 0.003, 1e6), {"shape": "fused H8", "family": "rnn"}),
+        (("lstm", "torch", "eager", 0.002, 1e6), {"shape": "explicit H8", "family": "rnn", "impl": "nn.LSTM"}),
+    ]
+    (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1, extra)))
+    report = build_report(tmp_path).read_text()
+    assert "| torch | lstm | H8 | cpu | forward | fused eager | nn.LSTM eager | 1.50 |" in report

@@ -4,11 +4,13 @@
     model, shape, family, framework, impl ("twin" or a built-in), mode (eager | graph | xla |
     compile), pass (forward | train | prefill | decode_cached | decode_uncached), device (cpu | gpu), threads, batch, seq_len, tokens,
     median_s, iqr_s, rounds, seq_per_s, tokens_per_s, gflop_per_s,
-    efficiency (gflop_per_s / the device's GEMM GFLOP/s measured in the same run, 0..1),
+    dtype, efficiency (gflop_per_s / the ceiling: the fastest GEMM of that device and dtype in the same
+    run, 0..1; above 1 the report says the ceiling is under-measured),
     peak_memory_bytes (GPU allocators' peak; null on CPU), compile_s (first call alone),
     kv_cache_bytes (generation cases: keys and values of every layer at that context, analytic),
     versions {python, numpy, torch, tensorflow, keras}, settings {threads, tf32, cudnn_benchmark}.
-Rows of the "gemm" model are the machine's limit itself.
+Rows of the "gemm" model are the machine's limit itself: each framework in its fastest mode, per
+dtype, at the start and at the end of the run (the phase ends the shape label).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def rows_from_benchmark(raw: dict) -> list[dict]:
                 "mode": x["mode"],
                 "pass": x["pass_"],
                 "device": x["device"],
+                "dtype": x.get("dtype", "float32"),
                 "threads": x["threads"],
                 "batch": x["batch"],
                 "seq_len": x["seq_len"],
@@ -56,20 +59,116 @@ def rows_from_benchmark(raw: dict) -> list[dict]:
                 "settings": settings,
             }
         )
-    peak = gemm_peaks(rows)
+    limits = ceilings(rows)
     for r in rows:
-        if r["device"] in peak:
-            r["efficiency"] = r["gflop_per_s"] / peak[r["device"]]
+        if (r["device"], r["dtype"]) in limits:
+            r["efficiency"] = r["gflop_per_s"] / limits[r["device"], r["dtype"]]["gflop_per_s"]
     return rows
 
 
-def gemm_peaks(rows: list[dict]) -> dict[str, float]:
-    """The machine's limit per device: the faster framework's large float32 matmul."""
-    peaks: dict[str, float] = {}
+def ceilings(rows: list[dict]) -> dict[tuple[str, str], dict]:
+    """The machine's limit per (device, dtype): its fastest GEMM row, any framework, start or end of the run."""
+    out: dict[tuple[str, str], dict] = {}
     for r in rows:
-        if r["model"] == "gemm":
-            peaks[r["device"]] = max(peaks.get(r["device"], 0.0), r["gflop_per_s"])
-    return peaks
+        k = (r["device"], r["dtype"])
+        if r["model"] == "gemm" and (k not in out or r["gflop_per_s"] > out[k]["gflop_per_s"]):
+            out[k] = r
+    return out
+
+
+def over_ceiling(rows: list[dict]) -> list[dict]:
+    """Cases measured faster than the ceiling: impossible, so the ceiling was measured too low."""
+    return sorted(
+        (r for r in rows if r["model"] != "gemm" and r["efficiency"] is not None and r["efficiency"] > 1.0),
+        key=lambda r: -r["efficiency"],
+    )
+
+
+def _eff(r: dict) -> str:
+    if r["efficiency"] is None:
+        return "–"
+    return f"{100 * r['efficiency']:.1f} %" + (" ⚠" if r["efficiency"] > 1.0 else "")
+
+
+def ceiling_section(rows: list[dict]) -> list[str]:
+    """How the ceiling was measured: every GEMM row, the one used, and the drift between start and end."""
+    gemm = [r for r in rows if r["model"] == "gemm"]
+    if not gemm:
+        return ["", "**No GEMM was measured in this run: there is no ceiling, and no efficiency.**"]
+    used = ceilings(rows)
+    lines = [
+        "",
+        "## The limit: GEMM ceiling",
+        "",
+        "One n³ matmul per framework in its fastest mode (TF inside `tf.function`, torch eager), per dtype, timed "
+        "at the start and at the end of the run; the ceiling of a device and dtype is the fastest of these medians. "
+        "`eff.` everywhere = a case's GFLOP/s / that ceiling.",
+        "",
+    ]
+    body = [
+        [r["device"], r["dtype"], r["framework"], r["mode"], r["shape"], str(r["rounds"]), _ms(r["median_s"]),
+         f"{100 * r['iqr_s'] / r['median_s']:.1f} %", f"{r['gflop_per_s']:.1f}",
+         "**ceiling**" if used.get((r["device"], r["dtype"])) is r else ""]
+        for r in gemm
+    ]  # fmt: skip
+    lines += _table(["device", "dtype", "framework", "mode", "shape", "rounds", "median ms", "IQR / median",
+                     "GFLOP/s", ""], body)  # fmt: skip
+    drift = []
+    for r in gemm:
+        if r["shape"].endswith(" end"):
+            start = next((s for s in gemm if s["shape"] == r["shape"][: -len("end")] + "start"
+                          and s["framework"] == r["framework"] and s["device"] == r["device"]), None)  # fmt: skip
+            if start:
+                change = r["gflop_per_s"] / start["gflop_per_s"] - 1
+                drift.append(f"{r['device']} {r['dtype']} {r['framework']} {100 * change:+.1f} %")
+    if drift:
+        lines += ["", "Drift of the GEMM from the start of the run to its end: " + ", ".join(drift) + "."]
+    return lines
+
+
+def warning_lines(rows: list[dict]) -> list[str]:
+    """The loud line: a case above 100 % of the ceiling means the ceiling is wrong, not the case."""
+    over = over_ceiling(rows)
+    if not over:
+        return []
+    worst = over[0]
+    return [
+        "",
+        f"> **⚠ The GEMM ceiling is under-measured: {len(over)} case(s) ran faster than it** (the fastest: "
+        f"{worst['model']} {worst['shape']} {worst['framework']} {worst['impl']} {worst['mode']} {worst['pass']} at "
+        f"{100 * worst['efficiency']:.1f} %). Nothing runs faster than the machine's limit, so every efficiency in "
+        'this report is overstated; marked ⚠ below. See "The limit" for how the ceiling was measured.',
+    ]
+
+
+def _path_free(shape: str) -> str:
+    # A built-in ignores the twins' `path` and is timed under the first path's label only.
+    for path in ("explicit ", "fused "):
+        shape = shape.removeprefix(path)
+    return shape
+
+
+def builtin_rows(rows: list[dict]) -> list[dict]:
+    """Per framework, model, shape, device, pass: the twin's fastest path and mode over the built-in's fastest."""
+    groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r["model"] != "gemm" and r["family"] != "generation":
+            k = (r["framework"], r["model"], _path_free(r["shape"]), r["device"], r["pass"])
+            groups[k]["twin" if r["impl"] == "twin" else "builtin"].append(r)
+    out = []
+    for (framework, model, shape, device, pass_), g in sorted(groups.items()):
+        if g["twin"] and g["builtin"]:
+            twin = min(g["twin"], key=lambda r: r["median_s"])
+            builtin = min(g["builtin"], key=lambda r: r["median_s"])
+            path = twin["shape"].split()[0] if twin["shape"] != shape else ""
+            out.append(
+                {
+                    "framework": framework, "model": model, "shape": shape, "device": device, "pass": pass_,
+                    "twin": f"{path} {twin['mode']}".strip(), "builtin": f"{builtin['impl']} {builtin['mode']}",
+                    "ratio": twin["median_s"] / builtin["median_s"],
+                }
+            )  # fmt: skip
+    return out
 
 
 def _ms(s: float) -> str:
@@ -121,7 +220,7 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
     mi = raw.get("machine_info", {})
     settings = raw.get("twinmem_settings", {})
     versions = raw.get("twinmem_versions", {})
-    peaks = gemm_peaks(rows)
+    limits = ceilings(rows)
     lines = [
         "# twinmem benchmark report",
         "",
@@ -131,8 +230,11 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
         f"- fairness: {settings.get('threads', '?')} intra-op threads for each framework (1 inter-op thread for TF); "
         f"TF32 {'on' if settings.get('tf32') else 'off'} for both; cudnn.benchmark {settings.get('cudnn_benchmark')}; "
         "the same weights and inputs for every implementation; GPU synchronised before every clock read",
-        "- machine limit (GEMM, float32, measured in this run; the faster framework): "
-        + ", ".join(f"{d} {p:.1f} GFLOP/s" for d, p in peaks.items()),
+        "- ceiling (the fastest GEMM of the run; see \"The limit\"): "
+        + ", ".join(
+            f"{d} {t} {r['gflop_per_s']:.1f} GFLOP/s ({r['framework']} {r['mode']}, {r['shape']})"
+            for (d, t), r in limits.items()
+        ),
         "- times are medians of steady-state rounds after warm-up; `first call` is the first call alone "
         "(tracing / compilation), never in the median. `train` = forward + gradients of every weight and floating "
         "input. GFLOP/s counts matmul FLOPs analytically (dense, train = 3 x forward); `eff.` = GFLOP/s / the GEMM "
@@ -141,10 +243,18 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
         "- `× torch` = this time / the torch twin's eager time for the same model, shape, pass and device (> 1 is "
         "slower). Built-ins are called without returning attention weights, so they may take fused kernels the "
         "twins (which return the weights) cannot.",
+        *warning_lines(rows),
+        *ceiling_section(rows),
+        "",
+        "## Twin / built-in (fastest path and mode of each; > 1: the twin is slower)",
+        "",
+        *_table(["framework", "model", "shape", "device", "pass", "twin", "built-in", "twin / built-in"],
+                [[b["framework"], b["model"], b["shape"], b["device"], b["pass"], b["twin"], b["builtin"],
+                  f"{b['ratio']:.2f}"] for b in builtin_rows(rows)]),
         "",
         "## TF/torch time ratios (< 1: TensorFlow faster)",
         "",
-    ]
+    ]  # fmt: skip
     ratios = ratio_rows(rows)
     lines += _table(
         ["model", "shape", "device", "pass", "TF/torch twins, eager", "TF/torch, fastest of each", "fastest TF", "fastest torch"],
@@ -159,7 +269,7 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
     lines += _table(
         ["model", "shape", "device", "pass", "fastest", "median ms", "eff."],
         [[r["model"], r["shape"], r["device"], r["pass"], f"{r['framework']} {r['impl']} {r['mode']}", _ms(r["median_s"]),
-          f"{100 * r['efficiency']:.1f} %" if r["efficiency"] is not None else "–"] for r in best.values()],
+          _eff(r)] for r in best.values()],
     )  # fmt: skip
     groups: dict[tuple, list[dict]] = defaultdict(list)
     for r in rows:
@@ -180,7 +290,7 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
                     body.append(
                         [pass_, r["framework"], r["impl"], r["mode"], _ms(r["median_s"]), _ms(r["iqr_s"]),
                          f"{r['seq_per_s']:.4g}", f"{r['tokens_per_s']:.4g}", f"{r['gflop_per_s']:.3g}",
-                         f"{100 * r['efficiency']:.1f} %" if r["efficiency"] is not None else "–",
+                         _eff(r),
                          _mem(r["peak_memory_bytes"]), _ms(r["compile_s"]),
                          f"{r['median_s'] / base['median_s']:.2f}" if base else "–"]
                     )  # fmt: skip
@@ -335,7 +445,8 @@ def plot(rows: list[dict], directory: Path) -> list[Path]:
             vals = [100 * best[k + (fw,)]["efficiency"] if k + (fw,) in best else 0 for k in keys]
             ax.barh([i + (j - 0.5) * 0.4 for i in range(len(keys))], vals, height=0.4, label=fw)
         ax.set_yticks(range(len(keys)), [" ".join(k) for k in keys], fontsize=7)
-        ax.set_xlabel("% of the float32 GEMM limit (best mode, analytic matmul FLOPs)")
+        ax.set_xlabel("% of the GEMM ceiling (best mode, analytic matmul FLOPs)")
+        ax.axvline(100.0, color="k", linewidth=0.8)
         ax.legend()
         fig.tight_layout()
         path = directory / "efficiency.png"
