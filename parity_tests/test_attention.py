@@ -19,6 +19,8 @@ def _run(framework, model, **inputs):
     "name", ["additive_attention", "luong_attention", "scaled_dot_product_attention", "multi_head_attention"]
 )
 def test_masked_keys_get_exactly_zero_weight(framework, name):
+    # The explicit path (the first variant); the fused path returns no weights, and parity checks
+    # that its outputs and gradients equal the reference's, fully masked rows included.
     need(framework)
     entry = registry.get(name)
     config = entry.make_config(next(iter(entry.variants)))
@@ -48,13 +50,14 @@ def test_bad_input_is_named(framework):
         _run(framework, model, query=x["query"], values=x["values"], mask=x["mask"].astype(np.float32))
 
 
+@pytest.mark.parametrize("path", ["explicit", "fused"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("framework", ["tf", "torch"])
-def test_kv_cache_steps_equal_full_forward(framework, dtype):
+def test_kv_cache_steps_equal_full_forward(framework, dtype, path):
     need(framework)
     run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
     entry = registry.get("multi_head_attention")
-    config = entry.make_config("causal")
+    config = entry.make_config("causal", path=path)
     model = entry.build(framework, config, dtype, entry.random_weights(config))
     x = run.to_tensors({"x": np.random.default_rng(0).standard_normal((2, 7, config.d_model))}, dtype)["x"]
     full, _ = model(x, x, x)

@@ -36,7 +36,7 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
     # A tf.gather of a weight outside core.embed yields a sparse IndexedSlices gradient; made dense to compare.
     grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     return (
-        tuple(np.asarray(o) for o in outputs),
+        tuple(None if o is None else np.asarray(o) for o in outputs),  # None: a fused path's weights
         {n: np.asarray(m) for n, m in mids.items()},
         {n: np.asarray(g) for n, g in zip(sources, grads, strict=True)},
     )

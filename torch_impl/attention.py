@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from torch_impl.core import Twin, check_tensors, known_values, weight
 from twinmem import checks
@@ -20,6 +21,7 @@ from twinmem.configs.attention import (
     ScaledDotProductAttentionConfig,
     check_cache_room,
     check_cache_size,
+    check_path,
     check_query_key_value,
     check_query_values,
 )
@@ -54,6 +56,29 @@ def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
         mask = c if mask is None else torch.logical_and(mask, c)
     attention_weights = masked_softmax(scores, mask)
     return torch.matmul(attention_weights, v), attention_weights, scores
+
+
+def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
+    """``scaled_dot_product`` on the framework's kernel (F.scaled_dot_product_attention): the output alone.
+
+    A query whose keys are all masked would make the kernel take a softmax over nothing (NaN on some
+    backends): its row is given every key instead, and its output is set to zero afterwards, as the
+    explicit path's zero weights give; a zeroed row passes no gradient back, so no masked key
+    influences anything.
+    """
+    q_len, kv_len = q.shape[-2], k.shape[-2]
+    if causal and mask is None and q_positions is None and q_len == kv_len:
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)  # the kernel skips the masked blocks
+    if causal:
+        if q_positions is None:
+            q_positions = torch.arange(q_len, device=q.device) + (kv_len - q_len)
+        c = causal_mask(q_positions, torch.arange(kv_len, device=q.device))
+        mask = c if mask is None else torch.logical_and(mask, c)
+    if mask is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    any_key = torch.any(mask, dim=-1, keepdim=True)  # (..., Tq, 1)
+    output = F.scaled_dot_product_attention(q, k, v, attn_mask=torch.logical_or(mask, ~any_key))
+    return torch.where(any_key, output, torch.zeros_like(output))
 
 
 class AdditiveAttention(Twin):
@@ -191,15 +216,18 @@ class ScaledDotProductAttention(Twin):
 
     def __init__(self, config: ScaledDotProductAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
+        check_path(config)
         self.config = config
 
     def forward(self, query, key, value, mask=None, return_intermediates=False):
         c = self.config
         check_tensors(query=query, key=key, value=value, mask=mask)
         check_query_key_value(c, query, key, value, mask, c.key_dim, c.value_dim, self.compute_dtype)
-        output, attention_weights, scores = scaled_dot_product(
-            query, key, value, None if mask is None else mask[:, None, :], c.causal
-        )
+        key_mask = None if mask is None else mask[:, None, :]  # (B, 1, T)
+        if c.path == "fused":
+            output = fused_scaled_dot_product(query, key, value, key_mask, c.causal)
+            return ((output, None), {}) if return_intermediates else (output, None)
+        output, attention_weights, scores = scaled_dot_product(query, key, value, key_mask, c.causal)
         outputs = (output, attention_weights)
         mids = {"scores": scores, "attention_weights": attention_weights}
         return (outputs, mids) if return_intermediates else outputs
@@ -267,6 +295,7 @@ class MultiHeadAttention(Twin):
 
     def __init__(self, config: MultiHeadAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
+        check_path(config)
         self.config = c = config
         inner = c.num_heads * c.head_dim
         self.W_q = weight((c.d_model, inner), dtype)
@@ -305,19 +334,16 @@ class MultiHeadAttention(Twin):
             written = torch.arange(cache.max_len, device=q.device) < cache.length
             mask = written[None, :] if mask is None else torch.logical_and(mask, written[None, :])
             k, v = cache.k, cache.v  # (B, H, T_max, d_h)
-        heads, attention_weights, scores = scaled_dot_product(
-            q, k, v, None if mask is None else mask[:, None, None, :], c.causal, q_positions
-        )
+        key_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T)
+        if c.path == "fused":
+            heads = fused_scaled_dot_product(q, k, v, key_mask, c.causal, q_positions)
+            attention_weights, mids = None, {"q": q, "k": k, "v": v}
+        else:
+            heads, attention_weights, scores = scaled_dot_product(q, k, v, key_mask, c.causal, q_positions)
+            mids = {"q": q, "k": k, "v": v, "scores": scores, "attention_weights": attention_weights}
         B, Tq = heads.shape[0], heads.shape[2]
         concat = heads.permute(0, 2, 1, 3).reshape(B, Tq, c.num_heads * c.head_dim)  # (B, Tq, H d_h)
         output = torch.matmul(concat, self.W_o) + self.b_o  # (B, Tq, D)
         outputs = (output, attention_weights)
-        mids = {
-            "q": q,
-            "k": k,
-            "v": v,
-            "scores": scores,
-            "attention_weights": attention_weights,
-            "heads": heads,
-        }
+        mids["heads"] = heads
         return (outputs, mids) if return_intermediates else outputs

@@ -30,7 +30,7 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
     }
     grads = torch.autograd.grad(loss, list(sources.values()), allow_unused=True, materialize_grads=True)
     return (
-        tuple(o.detach().numpy() for o in outputs),
+        tuple(None if o is None else o.detach().numpy() for o in outputs),  # None: a fused path's weights
         {n: m.detach().numpy() for n, m in mids.items()},
         {n: g.numpy() for n, g in zip(sources, grads, strict=True)},
     )

@@ -42,7 +42,7 @@ TOLERANCES = {
 # rule move the loss by far more within a step or two (the tests also require a 5 % decrease).
 TRAIN_DRIFT = 1e-3
 # What one side hands back: outputs, intermediates by name, gradients by "input:<name>" / "weight:<name>".
-Side = tuple[tuple[np.ndarray, ...], dict[str, np.ndarray], dict[str, np.ndarray]]
+Side = tuple[tuple[np.ndarray | None, ...], dict[str, np.ndarray], dict[str, np.ndarray]]
 PAIRS = (("tf", "torch"), ("tf", "reference"), ("torch", "reference"))
 
 
@@ -97,7 +97,11 @@ def reference_forward_and_grads(
     float_names = [n for n, x in inputs.items() if x.dtype.kind == "f"]
     outputs, mids = entry.reference(weights, config, **inputs)
     if not HAS_AUTOGRAD:  # forward only; run_sides reports the gradients as skipped
-        return tuple(np.asarray(o) for o in outputs), {n: np.asarray(m) for n, m in mids.items()}, {}
+        return (
+            tuple(None if o is None else np.asarray(o) for o in outputs),
+            {n: np.asarray(m) for n, m in mids.items()},
+            {},
+        )
     from autograd import grad
 
     def loss(params: tuple[Mapping[str, Any], Mapping[str, Any]]) -> Any:
@@ -107,7 +111,11 @@ def reference_forward_and_grads(
 
     g_w, g_x = grad(loss)((weights, {n: inputs[n] for n in float_names}))
     grads = {**{f"input:{n}": g_x[n] for n in float_names}, **{f"weight:{n}": g_w[n] for n in weights}}
-    return tuple(np.asarray(o) for o in outputs), {n: np.asarray(m) for n, m in mids.items()}, grads
+    return (
+        tuple(None if o is None else np.asarray(o) for o in outputs),
+        {n: np.asarray(m) for n, m in mids.items()},
+        grads,
+    )
 
 
 def run_sides(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[ModelEntry, dict[str, Side], dict[str, str]]:
@@ -154,7 +162,13 @@ def check_model(name: str, variant: str, dtype: str, seed: int = 0) -> tuple[lis
         for n in sorted(one_sided):
             where = f"only {a if n in mid_a else b} has it"
             records.append(Record(label, dtype, f"{a}-{b}", f"mid:{n}", np.inf, np.inf, tol, False, where))
-        quantities += [(f"out:{n}", x, y) for n, x, y in zip(entry.outputs, out_a, out_b, strict=True)]
+        for n, x, y in zip(entry.outputs, out_a, out_b, strict=True):
+            # None: an output the path does not compute (a fused kernel's attention weights), on every side.
+            if x is not None and y is not None:
+                quantities.append((f"out:{n}", x, y))
+            elif x is not None or y is not None:
+                where = f"only {a if y is None else b} computes it"
+                records.append(Record(label, dtype, f"{a}-{b}", f"out:{n}", np.inf, np.inf, tol, False, where))
         missing = sorted(set(grad_a) ^ set(grad_b))
         if missing and (grad_a and grad_b):  # an empty side is the reference without autograd (skipped)
             raise ValueError(f"{label}: gradients {missing} exist on one side of {a}-{b} only")

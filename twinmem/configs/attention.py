@@ -32,6 +32,7 @@ class ScaledDotProductAttentionConfig:
     key_dim: int = 8  # d_k, features of queries and keys
     value_dim: int = 6  # d_v
     causal: bool = False  # query i sees keys j <= i + (T - Tq): queries are the last Tq positions
+    path: str = "explicit"  # "explicit" (scores, masked softmax, weights @ V) | "fused" (the framework's kernel)
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,18 @@ class MultiHeadAttentionConfig:
     num_heads: int = 4  # H
     head_dim: int = 4  # d_h, features per head (d_model // num_heads in the paper)
     causal: bool = False
+    path: str = "explicit"  # "explicit" | "fused", as ScaledDotProductAttentionConfig
 
 
 # The configs of the attentions that take (query, values), and of those that take (query, key, value).
 QueryValuesConfig = AdditiveAttentionConfig | LuongAttentionConfig
 QueryKeyValueConfig = ScaledDotProductAttentionConfig | MultiHeadAttentionConfig
+
+
+def check_path(config: QueryKeyValueConfig) -> None:
+    """The fused path is the framework's attention kernel: it returns no attention weights (None)."""
+    if config.path not in ("explicit", "fused"):
+        raise ValueError(f"Expected `path` to be 'explicit' or 'fused'. Received: {config.path!r}")
 
 
 def check_query_values(config: QueryValuesConfig, query: Any, values: Any, mask: Any, dtype: str) -> None:

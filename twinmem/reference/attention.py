@@ -103,7 +103,10 @@ def scaled_dot_product_attention(
     output, attention_weights, scores = scaled_dot_product(
         query, key, value, None if mask is None else mask[:, None, :], config.causal
     )
-    return (output, attention_weights), {"scores": scores, "attention_weights": attention_weights}
+    # The fused path is the same function; its kernel hands back no weights (None), and the
+    # intermediates here are a superset the twins' are compared against.
+    weights_out = None if config.path == "fused" else attention_weights
+    return (output, weights_out), {"scores": scores, "attention_weights": attention_weights}
 
 
 def _split_heads(x: Array, num_heads: int) -> Array:
@@ -129,4 +132,4 @@ def multi_head_attention(
     concat = np.reshape(np.transpose(heads, (0, 2, 1, 3)), (B, Tq, H * d_h))  # (B, Tq, H d_h)
     output = concat @ w["W_o"] + w["b_o"]  # (B, Tq, D)
     mids = {"q": q, "k": k, "v": v, "scores": scores, "attention_weights": attention_weights, "heads": heads}
-    return (output, attention_weights), mids
+    return (output, None if config.path == "fused" else attention_weights), mids  # fused: as in SDPA

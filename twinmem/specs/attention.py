@@ -6,6 +6,7 @@ The configs and input checks are ``twinmem.configs.attention``.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -89,28 +90,50 @@ def _mha_flops(c: MultiHeadAttentionConfig, x: Mapping[str, np.ndarray]) -> int:
 
 
 def _sdpa_inputs(
-    config: ScaledDotProductAttentionConfig, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5
+    config: ScaledDotProductAttentionConfig,
+    seed: int,
+    batch: int = 4,
+    q_len: int = 5,
+    kv_len: int = 5,
+    with_mask: bool = True,
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
-    return {
+    inputs = {
         "query": rng.standard_normal((batch, q_len, config.key_dim)),
         "key": rng.standard_normal((batch, kv_len, config.key_dim)),
         "value": rng.standard_normal((batch, kv_len, config.value_dim)),
         "mask": _mask(rng, batch, kv_len),
     }
+    return inputs if with_mask else {n: x for n, x in inputs.items() if n != "mask"}
 
 
 def _mha_inputs(
-    config: MultiHeadAttentionConfig, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5
+    config: MultiHeadAttentionConfig, seed: int, batch: int = 4, q_len: int = 5, kv_len: int = 5, with_mask: bool = True
 ) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     D = config.d_model
-    return {
+    inputs = {
         "query": rng.standard_normal((batch, q_len, D)),
         "key": rng.standard_normal((batch, kv_len, D)),
         "value": rng.standard_normal((batch, kv_len, D)),
         "mask": _mask(rng, batch, kv_len),
     }
+    return inputs if with_mask else {n: x for n, x in inputs.items() if n != "mask"}
+
+
+# The fused path (the framework's attention kernel) on every branch it takes: a padding mask with a
+# fully masked row, causal with and without one, and causal queries that are the last Tq < T positions.
+_FUSED_VARIANTS: dict[str, dict[str, Any]] = {
+    "fused": {"path": "fused"},
+    "causal_fused": {"causal": True, "path": "fused"},
+    "causal_fused_no_mask": {"causal": True, "path": "fused"},
+    "causal_fused_last_queries": {"causal": True, "path": "fused"},
+}
+_FUSED_INPUTS: dict[str, dict[str, Any]] = {"causal_fused_no_mask": {"with_mask": False}, "causal_fused_last_queries": {"q_len": 3}}
+
+
+def _paths(label: str, config: dict[str, Any], inputs: dict[str, Any]) -> list[tuple[str, dict, dict]]:
+    return [(f"{p} {label}", {**config, "path": p}, inputs) for p in ("explicit", "fused")]
 
 
 # Benchmark shapes: (label, config overrides, example-input overrides).
@@ -203,22 +226,18 @@ ENTRIES.append(
         reference=ref.scaled_dot_product_attention,
         outputs=("output", "attention_weights"),
         flops=_sdpa_flops,
-        variants={"default": {}, "causal": {"causal": True}},
+        variants={"default": {}, "causal": {"causal": True}, **_FUSED_VARIANTS},
+        variant_inputs=_FUSED_INPUTS,
         bench_shapes={
-            "quick": [
-                (
-                    "B8 T256 d64 causal",
-                    dict(key_dim=64, value_dim=64, causal=True),
-                    dict(batch=8, q_len=256, kv_len=256),
-                )
-            ],
+            "quick": _paths(
+                "B8 T256 d64 causal", dict(key_dim=64, value_dim=64, causal=True), dict(batch=8, q_len=256, kv_len=256)
+            ),
             "full": [
-                (
-                    f"B8 T{t} d64 causal",
-                    dict(key_dim=64, value_dim=64, causal=True),
-                    dict(batch=8, q_len=t, kv_len=t),
-                )
+                shape
                 for t in _SEQ_SWEEP
+                for shape in _paths(
+                    f"B8 T{t} d64 causal", dict(key_dim=64, value_dim=64, causal=True), dict(batch=8, q_len=t, kv_len=t)
+                )
             ],
         },
         summary="softmax(Q K^T / sqrt(d_k)) V with padding and causal masks",
@@ -245,22 +264,22 @@ ENTRIES.append(
         reference=ref.multi_head_attention,
         outputs=("output", "attention_weights"),
         flops=_mha_flops,
-        variants={"default": {}, "causal": {"causal": True}},
+        variants={"default": {}, "causal": {"causal": True}, **_FUSED_VARIANTS},
+        variant_inputs=_FUSED_INPUTS,
         bench_shapes={
-            "quick": [
-                (
-                    "B8 T128 D256 H4 causal",
-                    dict(d_model=256, num_heads=4, head_dim=64, causal=True),
-                    dict(batch=8, q_len=128, kv_len=128),
-                )
-            ],
+            "quick": _paths(
+                "B8 T128 D256 H4 causal",
+                dict(d_model=256, num_heads=4, head_dim=64, causal=True),
+                dict(batch=8, q_len=128, kv_len=128),
+            ),
             "full": [
-                (
+                shape
+                for t in _SEQ_SWEEP
+                for shape in _paths(
                     f"B8 T{t} D256 H4 causal",
                     dict(d_model=256, num_heads=4, head_dim=64, causal=True),
                     dict(batch=8, q_len=t, kv_len=t),
                 )
-                for t in _SEQ_SWEEP
             ],
         },
         summary="multi-head attention with Q/K/V/O projections, masks and a key/value cache",
