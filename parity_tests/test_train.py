@@ -9,6 +9,7 @@ import pytest
 from conftest import need
 
 from twinmem import registry
+from twinmem import train as train_module
 from twinmem.parity import TOLERANCES, TRAIN_DRIFT
 from twinmem.tasks.copy import copy_task
 from twinmem.tasks.recall import recall_task, recall_vocab_size
@@ -81,6 +82,47 @@ def test_train_command_writes_curves_and_weights(tmp_path, monkeypatch, one_torc
     assert (tmp_path / "tiny_gpt_recall_torch.safetensors").is_file()
     config = registry.get("tiny_gpt").make_config(**summary["config"])
     assert dataclasses.asdict(config) == summary["config"]
+
+
+def _train_args(tmp_path, *extra):
+    parser = argparse.ArgumentParser()
+    add_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["train", "--steps", "1", "--out", str(tmp_path), *extra])
+
+
+def test_a_directory_in_use_by_another_run_is_refused(tmp_path, monkeypatch):
+    need("torch")
+    (tmp_path / ".twinmem-train.lock").write_text("pid 1, started then")
+    with pytest.raises(ValueError, match=r"in use by another `twinmem train` run \(pid 1"):
+        args = _train_args(tmp_path, "--framework", "torch")
+        args.func(args)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".twinmem-train.lock"]  # nothing written
+
+
+def test_an_interrupted_run_leaves_the_previous_results_whole(tmp_path, monkeypatch, one_torch_thread):
+    need("tf")
+    need("torch")
+    monkeypatch.setattr("twinmem.frameworks.pin_threads", lambda n: None)
+    args = _train_args(tmp_path, "--framework", "both")
+    assert args.func(args) == 0
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls = []
+
+    def interrupted(fw, *a, **k):  # Ctrl-C while the second framework trains, after the first saved
+        calls.append(fw)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(fw, *a, **k)
+
+    real = train_module.train_twin
+    monkeypatch.setattr(train_module, "train_twin", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        args.func(_train_args(tmp_path, "--framework", "both", "--seed", "1"))
+    # The first run's files, all of them and unchanged: no mix of two runs, no temporary left, no lock.
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    assert json.loads((tmp_path / "tiny_gpt_recall.json").read_text())["files"] == sorted(
+        ["tiny_gpt_recall_tf.safetensors", "tiny_gpt_recall_torch.safetensors"]
+    ) + ["tiny_gpt_recall.json", "tiny_gpt_recall.png"]
 
 
 def _one_copy_batch(batch: int, seed: int = 0) -> dict[str, np.ndarray]:

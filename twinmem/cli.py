@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import warnings
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -27,7 +28,33 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_writable(path: str, option: str) -> None:
+    """Before the work starts: an output path whose directory is missing or unwritable is an error now,
+    not a traceback after a long run whose results would be lost."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValueError(f"{option} {path!r} is a directory; expected a file path")
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"{option} {path!r}: its directory does not exist")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise ValueError(f"{option} {path!r} is not writable")
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Write whole or not at all: a temporary file beside it, renamed over it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def cmd_parity(args: argparse.Namespace) -> int:
+    if args.json:
+        check_writable(args.json, "--json")
     names = args.model or registry.names()
     dtypes = [args.dtype] if args.dtype else ["float32", "float64"]
     console = Console(width=None if sys.stdout.isatty() else 150)
@@ -77,8 +104,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for fw, reason in skipped.items():
         console.print(f"[yellow]skipped {fw}:[/] {reason}")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(parity.as_json(records), f, indent=1)
+        write_atomically(args.json, json.dumps(parity.as_json(records), indent=1))
         console.print(f"wrote {len(records)} records to {args.json}")
     failed = [r for r in records if not r.ok]
     if failed:
@@ -95,10 +121,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     if len(args.dirs) != 2:
         raise ValueError(f"Expected one results directory (rebuild) or two (compare). Received: {len(args.dirs)}")
+    if args.out:
+        check_writable(args.out, "--out")
     text = compare(*args.dirs)
     if args.out:
-        with open(args.out, "w") as f:
-            f.write(text)
+        write_atomically(args.out, text)
     print(text)
     return 0
 
@@ -135,6 +162,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except ValueError as e:  # bad names and arguments: the message is the answer, not a traceback
         print(f"twinmem: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file the user named cannot be read or written: a message, not a traceback
+        where = f" {e.filename!r}" if e.filename else ""
+        print(f"twinmem: error:{where} {e.strerror or e}", file=sys.stderr)
         return 2
 
 

@@ -16,6 +16,7 @@ dtype, at the start and at the end of the run (the phase ends the shape label).
 from __future__ import annotations
 
 import json
+import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -462,15 +463,38 @@ def build_report(directory: str | Path) -> Path:
     source = directory / "benchmark.json"
     if not source.is_file():
         raise ValueError(f"{str(directory)!r} holds no benchmark.json (run `make bench` first)")
-    raw = json.loads(source.read_text())
+    raw = _read_json(source, dict, "a pytest-benchmark JSON of `make bench`")
     skipped_file = directory / "skipped.json"
-    skipped = json.loads(skipped_file.read_text()) if skipped_file.is_file() else []
-    rows = rows_from_benchmark(raw)
-    (directory / "results.json").write_text(json.dumps(rows, indent=1))
+    skipped = _read_json(skipped_file, list, "the list of skipped cases") if skipped_file.is_file() else []
+    try:
+        rows = rows_from_benchmark(raw)
+    except (KeyError, TypeError, AttributeError, ZeroDivisionError) as e:
+        raise ValueError(f"{str(source)!r} is not a benchmark.json of `make bench` (at {e!r})") from None
+    if not rows:
+        # Nothing measured: an existing results.json and report.md (of a run that did measure) are kept.
+        raise ValueError(f"{str(source)!r} holds no twinmem case: nothing to report, and nothing was rewritten")
+    _write(directory / "results.json", json.dumps(rows, indent=1))
     plot(rows, directory)
     out = directory / "report.md"
-    out.write_text(render(rows, {**raw, "_dir": str(directory)}, skipped))
+    _write(out, render(rows, {**raw, "_dir": str(directory)}, skipped))
     return out
+
+
+def _read_json(path: Path, kind: type, what: str) -> Any:
+    try:
+        value = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{str(path)!r} is not JSON ({e}); expected {what}") from None
+    if not isinstance(value, kind):
+        raise ValueError(f"{str(path)!r} holds a JSON {type(value).__name__}; expected {what}")
+    return value
+
+
+def _write(path: Path, text: str) -> None:
+    # Whole or not at all: a temporary file renamed over the old one.
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def compare(a: str | Path, b: str | Path) -> str:
@@ -479,19 +503,18 @@ def compare(a: str | Path, b: str | Path) -> str:
     for d in (a, b):
         if not (Path(d) / "results.json").is_file():
             raise ValueError(f"{str(d)!r} holds no results.json (a bench-results directory of `make bench`)")
-    ra = json.loads((Path(a) / "results.json").read_text())
-    rb = json.loads((Path(b) / "results.json").read_text())
+    ra, rb = (_read_json(Path(d) / "results.json", list, "the rows `make bench` writes") for d in (a, b))
 
     def key(r: dict[str, Any]) -> tuple[str, ...]:
         return (r["model"], r["shape"], r["framework"], r["impl"], r["mode"], r["pass"])
 
-    ib = {key(r): r for r in rb}
-    body = []
-    for r in ra:
-        if key(r) in ib:
-            s = ib[key(r)]
-            body.append([*key(r), f"{r['device']} {_ms(r['median_s'])}", f"{s['device']} {_ms(s['median_s'])}",
-                         f"{s['median_s'] / r['median_s']:.2f}"])  # fmt: skip
+    try:
+        ib = {key(r): r for r in rb}
+        body = _compare_rows(ra, ib, key)
+    except (KeyError, TypeError, ZeroDivisionError) as e:
+        raise ValueError(
+            f"{str(a)!r} or {str(b)!r}: a results.json row lacks what `make bench` writes ({e!r})"
+        ) from None
     only = len(ra) - len(body), len(rb) - len(body)
     lines = [
         f"# twinmem: {a} (A) vs {b} (B)",
@@ -501,3 +524,13 @@ def compare(a: str | Path, b: str | Path) -> str:
     ]
     header = ["model", "shape", "framework", "impl", "mode", "pass", "A ms", "B ms", "B/A"]
     return "\n".join(lines + _table(header, body)) + "\n"
+
+
+def _compare_rows(ra: list[dict], ib: dict[tuple, dict], key: Any) -> list[list[str]]:
+    body = []
+    for r in ra:
+        if key(r) in ib:
+            s = ib[key(r)]
+            body.append([*key(r), f"{r['device']} {_ms(r['median_s'])}", f"{s['device']} {_ms(s['median_s'])}",
+                         f"{s['median_s'] / r['median_s']:.2f}"])  # fmt: skip
+    return body

@@ -15,9 +15,12 @@ commands that give them, are in ``docs/training.md``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
+import signal
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -266,6 +269,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+@contextlib.contextmanager
+def claimed(out: Path) -> Iterator[None]:
+    """One run at a time in ``out``: a lock file made with O_EXCL, removed when the run ends."""
+    lock = out / ".twinmem-train.lock"
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        raise ValueError(
+            f"--out {str(out)!r} is in use by another `twinmem train` run ({lock.read_text().strip() or '?'}); "
+            f"if none is running, delete {str(lock)!r}"
+        ) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(f"pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')}")
+    try:
+        yield
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def commit(staged: Mapping[Path, Path]) -> None:
+    """Rename every staged file over its final name with Ctrl-C held back: a run's files land together."""
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        for tmp, final in staged.items():
+            os.replace(tmp, final)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
 
     if args.task is None:
@@ -294,19 +329,75 @@ def cmd_train(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise ValueError(f"Expected --out to be a directory. Received: {str(out)!r}, a file")
     out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK):
+        raise ValueError(f"--out {str(out)!r} is not writable")
+    with claimed(out):
+        return run_and_write(args, entry, config, weights, task, budget, frameworks, n_params, out)
+
+
+def run_and_write(
+    args: argparse.Namespace,
+    entry: ModelEntry,
+    config: Any,
+    weights: Weights,
+    task: Task,
+    budget: Budget,
+    frameworks: list[str],
+    n_params: int,
+    out: Path,
+) -> int:
+    """Train, stage every output under a temporary name, then rename them all at once (``commit``):
+    an interrupted or failed run leaves the previous complete results, never a mix of two runs."""
     stem = f"{args.model}_{args.task}"
-    results = {}
-    for fw in frameworks:
-        results[fw] = r = train_twin(fw, entry, config, weights, task, budget, args.seed)
-        save_weights(out / f"{stem}_{fw}.safetensors", r.pop("weights"), args.model, config)
-        measure = format_measure(task.measure, r[task.measure])
-        print(
-            f"{fw:6s} final loss {r['losses'][-1]:.4f}  {measure} on {r['held_out_rows']} unseen rows  ({r['wall_s']:.1f} s)"
-        )
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
+    staged: dict[Path, Path] = {}
+
+    def stage(name: str) -> Path:
+        tmp = out / f".{run_id}.{name}"  # hidden, and the extension kept (savefig reads it)
+        staged[tmp] = out / name
+        return tmp
+
+    try:
+        results = {}
+        for fw in frameworks:
+            results[fw] = r = train_twin(fw, entry, config, weights, task, budget, args.seed)
+            save_weights(stage(f"{stem}_{fw}.safetensors"), r.pop("weights"), args.model, config)
+            measure = format_measure(task.measure, r[task.measure])
+            print(
+                f"{fw:6s} final loss {r['losses'][-1]:.4f}  {measure} on {r['held_out_rows']} unseen rows  "
+                f"({r['wall_s']:.1f} s)"
+            )
+        summary = summarize(args, config, budget, n_params, results, run_id, task.measure)
+        summary["files"] = sorted(final.name for final in staged.values()) + [f"{stem}.json", f"{stem}.png"]
+        stage(f"{stem}.json").write_text(json.dumps(summary, indent=1))
+        curves = {fw: r["losses"] for fw, r in results.items()}
+        plot_curves(stage(f"{stem}.png"), curves, f"{args.model} on {args.task}")
+        commit(staged)
+    finally:
+        for tmp in staged:
+            tmp.unlink(missing_ok=True)
+    for fw in set(registry.FRAMEWORKS) - set(frameworks):
+        stale = out / f"{stem}_{fw}.safetensors"
+        if stale.exists():  # a user's earlier result: kept, and said not to be this run's
+            print(f"note: {stale} is from an earlier run, not this one ({stem}.json lists this run's files)")
+    print(f"wrote {out / stem}.json, .png and the trained weights (*.safetensors), run {run_id}")
+    return 0
+
+
+def summarize(
+    args: argparse.Namespace,
+    config: Any,
+    budget: Budget,
+    n_params: int,
+    results: dict[str, Any],
+    run_id: str,
+    measure: str,
+) -> dict[str, Any]:
     summary = {
+        "run_id": run_id,
         "model": args.model,
         "task": args.task,
-        "measure": task.measure,
+        "measure": measure,
         "seed": args.seed,
         "parameters": n_params,
         "config": asdict(config),
@@ -317,8 +408,4 @@ def cmd_train(args: argparse.Namespace) -> int:
         drift = np.abs(np.asarray(results["tf"]["losses"]) - np.asarray(results["torch"]["losses"]))
         summary["drift"] = {"max": float(drift.max()), "step_of_max": int(drift.argmax()) + 1}
         print(f"loss drift: max |loss_tf - loss_torch| = {drift.max():.3e} (at step {drift.argmax() + 1})")
-    with open(out / f"{stem}.json", "w") as f:
-        json.dump(summary, f, indent=1)
-    plot_curves(out / f"{stem}.png", {fw: r["losses"] for fw, r in results.items()}, f"{args.model} on {args.task}")
-    print(f"wrote {out / stem}.json, .png and the trained weights (*.safetensors)")
-    return 0
+    return summary
