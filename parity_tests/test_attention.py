@@ -72,3 +72,19 @@ def test_kv_cache_steps_equal_full_forward(framework, dtype, path):
     # Eagerly both twins raise the same ValueError (in a TF graph, the assert op says the same words).
     with pytest.raises(ValueError, match="KV cache overflow"):
         model(x[:, :3], x[:, :3], x[:, :3], cache=cache)  # 7 written + 3 > max_len 9
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "message"),
+    [
+        ("multi_head_attention", {"num_heads": 0}, r"`num_heads` of MultiHeadAttentionConfig to be an int >= 1"),
+        ("multi_head_attention", {"causal": "no"}, r"`causal` of MultiHeadAttentionConfig to be True or False"),
+        ("scaled_dot_product_attention", {"path": "flash"}, r"`path` of .* to be one of \('explicit', 'fused'\)"),
+        ("luong_attention", {"score": "cosine"}, r"`score` of LuongAttentionConfig to be one of"),
+        ("additive_attention", {"units": 2.5}, r"`units` of AdditiveAttentionConfig to be an int >= 1"),
+    ],
+)
+def test_a_config_value_that_means_nothing_is_refused_by_name(name, overrides, message):
+    # Before: num_heads=0 built a layer that returned zeros, causal="no" meant True.
+    with pytest.raises(ValueError, match=message):
+        registry.get(name).make_config(**overrides)

@@ -139,10 +139,17 @@ def test_bad_input_is_named(framework):
 @pytest.mark.parametrize("framework", FRAMEWORKS)
 def test_bad_config_is_named(framework):
     need(framework)
-    with pytest.raises(ValueError, match=r"`tying` to be 'adjacent' or 'layerwise'"):
+    with pytest.raises(ValueError, match=r"`tying` of MemN2NConfig to be one of \('adjacent', 'layerwise'\)"):
         _build(framework, "memn2n", tying="rnn")
-    with pytest.raises(ValueError, match=r"`controller` to be 'lstm' or 'feedforward'"):
+    with pytest.raises(ValueError, match=r"`controller` of NTMConfig to be one of \('lstm', 'feedforward'\)"):
         _build(framework, "ntm", controller="gru")
+    # Values that would build and mean nothing: no hops, a size of zero, a flag that is a string.
+    with pytest.raises(ValueError, match=r"`hops` of MemN2NConfig to be an int >= 1. Received: 0"):
+        _build(framework, "memn2n", hops=0)
+    with pytest.raises(ValueError, match=r"`memory_slots` of NTMConfig to be an int >= 1. Received: -2"):
+        _build(framework, "ntm", memory_slots=-2)
+    with pytest.raises(ValueError, match=r"`temporal` of MemN2NConfig to be True or False. Received: 'no'"):
+        _build(framework, "memn2n", temporal="no")
 
 
 def test_copy_task_shapes_and_determinism():

@@ -106,9 +106,9 @@ def test_bad_input_is_named(framework, path):
     tokens = lm_entry.make_inputs(lm_config)["tokens"]
     with pytest.raises(TypeError, match=r"`tokens` of dtype int32 or int64"):
         _run(framework, lm, tokens=tokens.astype(np.float64))
-    with pytest.raises(ValueError, match=r"`path` to be 'explicit' or 'fused'"):
+    with pytest.raises(ValueError, match=r"`path` of RNNConfig to be one of \('explicit', 'fused'\)"):
         _build(framework, "rnn", "default", path="cudnn")
-    with pytest.raises(ValueError, match=r"`activation` to be 'tanh' or 'relu'"):
+    with pytest.raises(ValueError, match=r"`activation` of RNNConfig to be one of \('tanh', 'relu'\)"):
         _build(framework, "rnn", "default", activation="gelu")
 
 

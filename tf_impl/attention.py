@@ -20,7 +20,6 @@ from twinmem.configs.attention import (
     ScaledDotProductAttentionConfig,
     check_cache_room,
     check_cache_size,
-    check_path,
     check_query_key_value,
     check_query_values,
 )
@@ -227,7 +226,6 @@ class ScaledDotProductAttention(Twin):
 
     def __init__(self, config: ScaledDotProductAttentionConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        check_path(config)
         self.config = config
 
     def call(self, query, key, value, mask=None, return_intermediates=False):
@@ -304,7 +302,6 @@ class MultiHeadAttention(Twin):
 
     def __init__(self, config: MultiHeadAttentionConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
-        check_path(config)
         self.config = c = config
         inner = c.num_heads * c.head_dim
         self.W_q = weight(self, "W_q", (c.d_model, inner))

@@ -21,7 +21,6 @@ from twinmem.configs.attention import (
     ScaledDotProductAttentionConfig,
     check_cache_room,
     check_cache_size,
-    check_path,
     check_query_key_value,
     check_query_values,
 )
@@ -216,7 +215,6 @@ class ScaledDotProductAttention(Twin):
 
     def __init__(self, config: ScaledDotProductAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        check_path(config)
         self.config = config
 
     def forward(self, query, key, value, mask=None, return_intermediates=False):
@@ -295,7 +293,6 @@ class MultiHeadAttention(Twin):
 
     def __init__(self, config: MultiHeadAttentionConfig, dtype: str = "float32"):
         super().__init__(dtype=dtype)
-        check_path(config)
         self.config = c = config
         inner = c.num_heads * c.head_dim
         self.W_q = weight((c.d_model, inner), dtype)

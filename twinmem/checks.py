@@ -6,6 +6,8 @@ names and NumPy values, so no framework is imported here.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -110,3 +112,37 @@ def check_float_weights(weights: Mapping[str, object]) -> None:
         dtype = np.asarray(value).dtype
         if dtype.kind != "f":
             raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {dtype}")
+
+
+def check_config_fields(config: object) -> None:
+    """Each field of a config dataclass means what it says, or a ValueError names it.
+
+    ``int`` fields are sizes and counts (>= 1: ``num_heads=0`` would build a layer that returns zeros),
+    ``bool`` fields are True or False (``causal="no"`` is truthy), ``float`` fields are finite, and a
+    ``str`` field is one of the config's ``CHOICES[field]`` when it lists them. Called by every config's
+    ``__post_init__``, so a config is checked wherever it enters: code, a file's metadata, the CLI.
+    """
+    name = type(config).__name__
+    choices: Mapping[str, Sequence[str]] = getattr(config, "CHOICES", {})
+    for f in dataclasses.fields(config):  # type: ignore[arg-type]
+        value = getattr(config, f.name)
+        kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        if kind == "bool" and not isinstance(value, bool | np.bool_):
+            raise ValueError(f"Expected `{f.name}` of {name} to be True or False. Received: {value!r}")
+        if kind == "int" and (not is_int(value) or value < 1):
+            raise ValueError(f"Expected `{f.name}` of {name} to be an int >= 1. Received: {value!r}")
+        if kind == "float" and (
+            not isinstance(value, int | float | np.floating) or isinstance(value, bool) or not math.isfinite(value)
+        ):
+            raise ValueError(f"Expected `{f.name}` of {name} to be a finite number. Received: {value!r}")
+        if kind == "str" and f.name in choices and value not in choices[f.name]:
+            raise ValueError(
+                f"Expected `{f.name}` of {name} to be one of {tuple(choices[f.name])}. Received: {value!r}"
+            )
+
+
+class CheckedConfig:
+    """Base of every config dataclass: its fields are checked when it is made (``check_config_fields``)."""
+
+    def __post_init__(self) -> None:
+        check_config_fields(self)

@@ -7,20 +7,23 @@ The checks are shared by both twins, so that both say the same words for the sam
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from twinmem import checks
 
+PATHS = ("explicit", "fused")  # the twin's own steps | the framework's kernel
+
 
 @dataclass(frozen=True)
-class AdditiveAttentionConfig:
+class AdditiveAttentionConfig(checks.CheckedConfig):
     query_dim: int = 8  # Dq, features of the query (decoder state)
     value_dim: int = 6  # Dv, features of the values (encoder outputs)
     units: int = 10  # U, width of the tanh layer (the seed's `Attention(units)`)
 
 
 @dataclass(frozen=True)
-class LuongAttentionConfig:
+class LuongAttentionConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"score": ("dot", "general", "concat")}
     query_dim: int = 8  # Dq
     value_dim: int = 8  # Dv; `dot` needs Dv == Dq
     score: str = "general"  # "dot" | "general" | "concat"
@@ -28,7 +31,8 @@ class LuongAttentionConfig:
 
 
 @dataclass(frozen=True)
-class ScaledDotProductAttentionConfig:
+class ScaledDotProductAttentionConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     key_dim: int = 8  # d_k, features of queries and keys
     value_dim: int = 6  # d_v
     causal: bool = False  # query i sees keys j <= i + (T - Tq): queries are the last Tq positions
@@ -36,7 +40,8 @@ class ScaledDotProductAttentionConfig:
 
 
 @dataclass(frozen=True)
-class MultiHeadAttentionConfig:
+class MultiHeadAttentionConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     d_model: int = 16  # D, features in and out
     num_heads: int = 4  # H
     head_dim: int = 4  # d_h, features per head (d_model // num_heads in the paper)
@@ -47,12 +52,6 @@ class MultiHeadAttentionConfig:
 # The configs of the attentions that take (query, values), and of those that take (query, key, value).
 QueryValuesConfig = AdditiveAttentionConfig | LuongAttentionConfig
 QueryKeyValueConfig = ScaledDotProductAttentionConfig | MultiHeadAttentionConfig
-
-
-def check_path(config: QueryKeyValueConfig) -> None:
-    """The fused path is the framework's attention kernel: it returns no attention weights (None)."""
-    if config.path not in ("explicit", "fused"):
-        raise ValueError(f"Expected `path` to be 'explicit' or 'fused'. Received: {config.path!r}")
 
 
 def check_query_values(config: QueryValuesConfig, query: Any, values: Any, mask: Any, dtype: str) -> None:

@@ -12,7 +12,7 @@ encoding, and a memory slot whose words are all padding is a padded slot (exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -45,7 +45,7 @@ def position_encoding(sentence_len: int, embedding_dim: int, encoding: str) -> n
 
 
 @dataclass(frozen=True)
-class SeedMemoryNetworkConfig:
+class SeedMemoryNetworkConfig(checks.CheckedConfig):
     vocab_size: int = 12  # V, the seed's `memory_size` (it sizes an nn.Embedding: it is a vocabulary)
     embedding_size: int = 6  # E
     hidden_size: int = 8  # H, LSTM units
@@ -53,7 +53,11 @@ class SeedMemoryNetworkConfig:
 
 
 @dataclass(frozen=True)
-class MemN2NConfig:
+class MemN2NConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "encoding": ("bow", "position"),
+        "tying": ("adjacent", "layerwise"),
+    }
     vocab_size: int = 20  # V, id 0 = padding
     embedding_dim: int = 8  # d
     memory_size: int = 6  # M, sentences a story keeps (slot 0 = the most recent)
@@ -66,7 +70,7 @@ class MemN2NConfig:
 
 
 @dataclass(frozen=True)
-class KVMemoryNetworkConfig:
+class KVMemoryNetworkConfig(checks.CheckedConfig):
     vocab_size: int = 20  # V, id 0 = padding; the candidates are the V single-token answers
     embedding_dim: int = 8  # d
     memory_size: int = 6  # M, key-value pairs
@@ -77,7 +81,11 @@ class KVMemoryNetworkConfig:
 
 
 @dataclass(frozen=True)
-class NTMConfig:
+class NTMConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {
+        "controller": ("lstm", "feedforward"),
+        "memory_init": ("learned", "fixed"),
+    }
     input_dim: int = 4  # I, features of x_t (bits and delimiter channels)
     output_dim: int = 3  # O, features of y_t (logits)
     controller: str = "lstm"  # "lstm" | "feedforward"

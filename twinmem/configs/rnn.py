@@ -9,16 +9,17 @@ recurrent layer (cells, gate orders, torch's and Keras' names) is ``twinmem.layo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from twinmem import checks
-from twinmem.configs.attention import AdditiveAttentionConfig
+from twinmem.configs.attention import PATHS, AdditiveAttentionConfig
 
 
 @dataclass(frozen=True)
-class RNNConfig:
+class RNNConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS, "activation": ("tanh", "relu")}
     input_size: int = 5  # D, features of each step
     hidden_size: int = 6  # H, features of the hidden state
     num_layers: int = 1  # L, stacked layers; layer l > 0 reads layer l - 1's output (D H features)
@@ -29,7 +30,8 @@ class RNNConfig:
 
 
 @dataclass(frozen=True)
-class LSTMConfig:
+class LSTMConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     input_size: int = 5  # D
     hidden_size: int = 6  # H
     num_layers: int = 1  # L
@@ -39,7 +41,8 @@ class LSTMConfig:
 
 
 @dataclass(frozen=True)
-class GRUConfig:
+class GRUConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     input_size: int = 5  # D
     hidden_size: int = 6  # H
     num_layers: int = 1  # L
@@ -49,7 +52,8 @@ class GRUConfig:
 
 
 @dataclass(frozen=True)
-class RNNClassifierConfig:
+class RNNClassifierConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS, "activation": ("tanh", "relu")}
     input_size: int = 3  # D, the seed's input_size
     hidden_size: int = 10  # H, the seed's hidden_size
     output_size: int = 5  # O, the seed's output_size
@@ -58,7 +62,8 @@ class RNNClassifierConfig:
 
 
 @dataclass(frozen=True)
-class LSTMLanguageModelConfig:
+class LSTMLanguageModelConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     vocab_size: int = 11  # V (the seed: len(TEXT.vocab))
     embed_dim: int = 6  # E (the seed: 100)
     hidden_size: int = 7  # H (the seed: 256)
@@ -108,7 +113,8 @@ def lstm_of(config: LSTMLanguageModelConfig) -> LSTMConfig:
 
 
 @dataclass(frozen=True)
-class Seq2SeqAttentionConfig:
+class Seq2SeqAttentionConfig(checks.CheckedConfig):
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
     source_vocab_size: int = 9  # V_s
     target_vocab_size: int = 10  # V_t
     embed_dim: int = 5  # E, of both embeddings
