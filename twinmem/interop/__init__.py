@@ -23,11 +23,24 @@ This module holds the public dispatchers; each layer kind's converters live in i
 ``recurrent`` (with the torch -> Keras layouts, gate by gate), ``attention`` (multi-head attention),
 ``dense`` (Linear / Dense, Embedding), and ``common`` (what they share).
 
-Dropout acts only in training and draws its masks differently in the two frameworks, so training
-with dropout is not the same function on the two sides; the converted layer agrees with the original
-in inference. Recurrent dropout (torch's between layers, Keras' ``dropout`` / ``recurrent_dropout``)
-is not carried over, as the two mean different things; the attention dropout rate of
-``MultiheadAttention`` / ``MultiHeadAttention`` (on the attention weights in both) is.
+What a converter takes is exactly what it knows, so that nothing converts into a layer that runs and
+computes something else:
+
+* the *exact* class, never a subclass (whose overridden ``forward`` / ``call`` would be lost), and only
+  the frameworks' own classes inside it (no parametrization, QAT or user sub-layer): a TypeError;
+* activations by *identity* (``keras.activations.tanh`` or ``keras.ops.tanh``, not any function named
+  ``tanh``); torch forward hooks; quantized (int8 / int4 / float8) or LoRA Keras layers; a Keras dtype
+  policy computing in another dtype than its variables' (``mixed_float16``, ``mixed_bfloat16``: torch
+  modules have no such policy): a ValueError naming what it saw;
+* what changes training only, and that the other side would train without, is not carried, and a
+  UserWarning names it: recurrent dropout (torch's between layers, per step; Keras' ``dropout`` /
+  ``recurrent_dropout`` inside a cell, one mask per sequence), ``nn.Embedding``'s ``padding_idx`` /
+  ``scale_grad_by_freq`` / ``sparse``, Keras regularizers and constraints, frozen weights
+  (``requires_grad=False``, ``trainable=False``), torch backward hooks. Inference agrees.
+
+The attention dropout rate of ``MultiheadAttention`` / ``MultiHeadAttention`` (on the attention weights,
+inverted, in both) is carried; ``keras_to_torch`` returns its module in inference mode (``.train(False)``),
+as a Keras layer called outside ``fit``, so that it applies no dropout where the Keras layer applies none.
 """
 
 from __future__ import annotations
@@ -47,6 +60,7 @@ from twinmem.interop.attention import (
     mha_torch_to_canonical,
     mha_torch_to_keras,
 )
+from twinmem.interop.common import _check_keras_layer, _check_torch_module, _exact_class
 from twinmem.interop.dense import dense_to_torch, embedding_to_keras, embedding_to_torch, linear_to_keras
 from twinmem.interop.recurrent import (
     keras_call_like_torch,
@@ -78,11 +92,47 @@ __all__ = [
 CANONICAL_MODELS = (*KINDS, "multi_head_attention")
 
 
-def _is_keras_recurrent(layer: Any) -> bool:
+def _torch_converter(caller: str, module: Any) -> Any:
+    """The converter of ``module``'s exact class for ``caller``, after the checks every torch module passes."""
+    import torch
+
+    nn = torch.nn
+    recurrent = (nn.RNN, nn.LSTM, nn.GRU)
+    table: dict[type, Any]
+    if caller == "torch_to_keras":
+        table = dict.fromkeys(recurrent, rnn_torch_to_keras)
+        table[nn.MultiheadAttention] = mha_torch_to_keras
+        # out_proj of nn.MultiheadAttention: an nn.Linear that only keeps quantization tools away.
+        table.update(dict.fromkeys((nn.Linear, nn.modules.linear.NonDynamicallyQuantizableLinear), linear_to_keras))
+        table[nn.Embedding] = embedding_to_keras
+        what = "nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention, nn.Linear and nn.Embedding"
+    else:
+        table = dict.fromkeys(recurrent, rnn_torch_to_canonical)
+        table[nn.MultiheadAttention] = mha_torch_to_canonical
+        what = "nn.RNN, nn.LSTM, nn.GRU and nn.MultiheadAttention"
+    _exact_class(module, list(table), caller, what)
+    _check_torch_module(module, caller)
+    return table[type(module)]
+
+
+def _keras_converter(caller: str, layer: Any) -> Any:
+    """The converter of ``layer``'s exact class for ``caller``, after the checks every Keras layer passes."""
     import keras
 
-    recurrent = (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU, keras.layers.Bidirectional)
-    return isinstance(layer, keras.Sequential) or isinstance(layer, recurrent)
+    L = keras.layers
+    recurrent = rnn_keras_to_torch if caller == "keras_to_torch" else rnn_keras_to_canonical
+    mha = mha_keras_to_torch if caller == "keras_to_torch" else mha_keras_to_canonical
+    table: dict[type, Any] = dict.fromkeys((keras.Sequential, L.SimpleRNN, L.LSTM, L.GRU, L.Bidirectional), recurrent)
+    table[L.MultiHeadAttention] = mha
+    what = "SimpleRNN, LSTM, GRU, Bidirectional, a Sequential of them"
+    if caller == "keras_to_torch":
+        table.update({L.Dense: dense_to_torch, L.Embedding: embedding_to_torch})
+        what += ", MultiHeadAttention, Dense and Embedding"
+    else:
+        what += " and MultiHeadAttention"
+    _exact_class(layer, list(table), caller, what)
+    _check_keras_layer(layer, caller)
+    return table[type(layer)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,23 +170,15 @@ def torch_to_keras(module: Any, name: str | None = None) -> Any:
 
     Raises:
         ValueError: for an option Keras cannot express (``proj_size > 0``, ``max_norm``,
-            ``add_bias_kv``, ``add_zero_attn``), naming it.
-        TypeError: for a module of another type.
-    """
-    import torch
+            ``add_bias_kv``, ``add_zero_attn``) or forward hooks, naming it.
+        TypeError: for a module of another type, a subclass of one, or one holding another sub-module.
 
-    if isinstance(module, torch.nn.RNNBase):
-        return rnn_torch_to_keras(module, name)
-    if isinstance(module, torch.nn.MultiheadAttention):
-        return mha_torch_to_keras(module, name)
-    if isinstance(module, torch.nn.Linear):
-        return linear_to_keras(module, name)
-    if isinstance(module, torch.nn.Embedding):
-        return embedding_to_keras(module, name)
-    raise TypeError(
-        "torch_to_keras converts nn.RNN, nn.LSTM, nn.GRU, nn.MultiheadAttention, nn.Linear and "
-        f"nn.Embedding. Received: {type(module).__name__}"
-    )
+    Warns:
+        UserWarning: naming what only training would do differently and is not carried (dropout
+        between recurrent layers, ``padding_idx``, ``scale_grad_by_freq``, ``sparse``, frozen
+        parameters, backward hooks).
+    """
+    return _torch_converter("torch_to_keras", module)(module, name)
 
 
 def keras_to_torch(layer: Any) -> Any:
@@ -167,29 +209,24 @@ def keras_to_torch(layer: Any) -> Any:
         per head to (N H, L, S); a key-padding mask (N, S) True = attend is
         ``key_padding_mask=~mask``.
 
-        ``Dense``: an ``nn.Linear``; ``Embedding``: an ``nn.Embedding``.
+        ``Dense``: an ``nn.Linear``; ``Embedding``: an ``nn.Embedding``. Every module is returned in
+        inference mode (``.train(False)``), as a Keras layer called outside ``fit``.
 
     Raises:
         ValueError: for an option torch cannot express, naming it (``go_backwards=True``,
             ``stateful=True``, an activation other than tanh / relu, a recurrent activation other
             than sigmoid, ``reset_after=False``, layers of a stack that differ, a merge mode other
-            than concat, ``key_dim != value_dim``, ``output_shape``, ...), or for a layer not built.
-        TypeError: for a layer of another type.
-    """
-    import keras
+            than concat, ``key_dim != value_dim``, ``output_shape``, ...), an activation that is not
+            Keras' own function, a quantized or LoRA layer, a mixed dtype policy, or a layer not built.
+        TypeError: for a layer of another type, a subclass of one, or one holding another layer.
 
-    if _is_keras_recurrent(layer):
-        return rnn_keras_to_torch(layer)
-    if isinstance(layer, keras.layers.MultiHeadAttention):
-        return mha_keras_to_torch(layer)
-    if isinstance(layer, keras.layers.Dense):
-        return dense_to_torch(layer)
-    if isinstance(layer, keras.layers.Embedding):
-        return embedding_to_torch(layer)
-    raise TypeError(
-        "keras_to_torch converts SimpleRNN, LSTM, GRU, Bidirectional, a Sequential of them, "
-        f"MultiHeadAttention, Dense and Embedding. Received: {type(layer).__name__}"
-    )
+    Warns:
+        UserWarning: naming what only training would do differently and is not carried (``dropout`` /
+        ``recurrent_dropout``, regularizers, constraints, ``trainable=False``).
+    """
+    # In inference mode, as a Keras layer called outside fit: a module left in training mode would apply
+    # MultiheadAttention's dropout where the Keras layer does not.
+    return _keras_converter("keras_to_torch", layer)(layer).train(False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,16 +328,8 @@ def torch_to_canonical(module: Any) -> tuple[str, Any, dict[str, np.ndarray]]:
             float32 / float64.
         TypeError: for a module of another type.
     """
-    import torch
-
-    if isinstance(module, torch.nn.RNNBase):
-        return rnn_torch_to_canonical(module)
-    if isinstance(module, torch.nn.MultiheadAttention):
-        return mha_torch_to_canonical(module)
-    raise TypeError(
-        "torch_to_canonical converts nn.RNN, nn.LSTM, nn.GRU and nn.MultiheadAttention. "
-        f"Received: {type(module).__name__}"
-    )
+    result: tuple[str, Any, dict[str, np.ndarray]] = _torch_converter("torch_to_canonical", module)(module)
+    return result
 
 
 def keras_to_canonical(layer: Any) -> tuple[str, Any, dict[str, np.ndarray]]:
@@ -325,16 +354,8 @@ def keras_to_canonical(layer: Any) -> tuple[str, Any, dict[str, np.ndarray]]:
             not built.
         TypeError: for a layer of another type.
     """
-    import keras
-
-    if _is_keras_recurrent(layer):
-        return rnn_keras_to_canonical(layer)
-    if isinstance(layer, keras.layers.MultiHeadAttention):
-        return mha_keras_to_canonical(layer)
-    raise TypeError(
-        "keras_to_canonical converts SimpleRNN, LSTM, GRU, Bidirectional, a Sequential of them and "
-        f"MultiHeadAttention. Received: {type(layer).__name__}"
-    )
+    result: tuple[str, Any, dict[str, np.ndarray]] = _keras_converter("keras_to_canonical", layer)(layer)
+    return result
 
 
 def recurrent_builtin(

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from twinmem.interop.common import _activation_name, _keras_dtype, _need_built, _np, _torch_dtype
+from twinmem.interop.common import _activation_name, _keras_dtype, _need_built, _np, _torch_dtype, _warn
 
 
 def linear_to_keras(module: Any, name: str | None) -> Any:
@@ -28,13 +28,29 @@ def linear_to_keras(module: Any, name: str | None) -> Any:
 
 
 def embedding_to_keras(module: Any, name: str | None) -> Any:
-    """``padding_idx``, ``scale_grad_by_freq`` and ``sparse`` change only the gradient: carried as is."""
+    """``nn.Embedding`` -> ``Embedding``. ``padding_idx``, ``scale_grad_by_freq`` and ``sparse`` change only
+    training, which Keras' Embedding would do without them: the table is carried and a warning names them."""
     import keras
 
     if module.max_norm is not None:
         raise ValueError(
             "max_norm cannot be converted: torch renormalizes the looked-up rows in the forward pass, "
             f"Keras' Embedding never does. Received: max_norm={module.max_norm}"
+        )
+    training_only = {
+        # torch never updates the pad row (its gradient is zero); Keras' Embedding has no such row.
+        "padding_idx": module.padding_idx,
+        # torch divides each row's gradient by its count in the batch.
+        "scale_grad_by_freq": module.scale_grad_by_freq or None,
+        # torch's gradient is a sparse tensor, for optimizers (SparseAdam) that update only the rows seen.
+        "sparse": module.sparse or None,
+    }
+    named = {option: value for option, value in training_only.items() if value is not None}
+    if named:
+        _warn(
+            f"torch_to_keras: nn.Embedding's {named} not carried: Keras' Embedding has no such option, so "
+            "inference agrees and training differs",
+            3,
         )
     emb = keras.layers.Embedding(module.num_embeddings, module.embedding_dim, name=name, dtype=_keras_dtype(module))
     emb.build()
@@ -53,8 +69,6 @@ def dense_to_torch(layer: Any) -> Any:
             f"Dense {layer.name!r}: activation={activation!r} cannot be converted: nn.Linear has no "
             f"activation (follow it with the torch function). Received: activation={activation!r}"
         )
-    if getattr(layer, "lora_enabled", False):
-        raise ValueError(f"Dense {layer.name!r}: LoRA cannot be converted: nn.Linear has no low-rank update")
     kernel = np.asarray(layer.kernel.numpy())  # (in, out)
     module = torch.nn.Linear(kernel.shape[0], kernel.shape[1], bias=layer.use_bias).to(_torch_dtype(layer))
     with torch.no_grad():
@@ -69,8 +83,6 @@ def embedding_to_torch(layer: Any) -> Any:
     import torch
 
     _need_built(layer)
-    if getattr(layer, "lora_enabled", False):
-        raise ValueError(f"Embedding {layer.name!r}: LoRA cannot be converted: nn.Embedding has no low-rank update")
     table = np.asarray(layer.embeddings.numpy())
     module = torch.nn.Embedding(*table.shape).to(_torch_dtype(layer))
     with torch.no_grad():

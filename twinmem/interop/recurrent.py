@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from twinmem.configs.rnn import GRUConfig, LSTMConfig, RNNConfig, num_directions
-from twinmem.interop.common import _activation_name, _keras_dtype, _need_built, _np, _torch_dtype
+from twinmem.interop.common import _activation_name, _keras_dtype, _need_built, _np, _torch_dtype, _warn
 from twinmem.layouts.recurrent import (
     CANONICAL_CELL_NAMES,
     KERAS_CLASSES,
@@ -138,6 +138,18 @@ def keras_recurrent_stack(kind: str, config: Any, use_bias: bool, dtype: str, na
     return out, keras_cells
 
 
+def _warn_dropout_between_layers(config: Any, caller: str, what: str, stacklevel: int) -> None:
+    """Keras has no dropout between stacked layers; its ``dropout`` (on a cell's input, one mask for the whole
+    sequence) is another function in training. So torch's is not carried, and the warning says so."""
+    if config.dropout > 0 and config.num_layers > 1:
+        _warn(
+            f"{caller}: {what}'s dropout={config.dropout} between layers is not carried: Keras has no dropout "
+            "between stacked layers (its dropout acts inside a cell, one mask per sequence). Inference agrees, "
+            "training differs",
+            stacklevel,
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # torch -> Keras, torch -> canonical
 
@@ -151,6 +163,7 @@ def rnn_torch_to_keras(module: Any, name: str | None) -> Any:
             f"projection of the hidden state. Received: proj_size={module.proj_size}"
         )
     config = _torch_config(module, kind)
+    _warn_dropout_between_layers(config, "torch_to_keras", f"nn.{type(module).__name__}", stacklevel=4)
     out, keras_cells = keras_recurrent_stack(kind, config, module.bias, _keras_dtype(module), name)
     for k, cell in enumerate(keras_cells):
         variables = cell_variables(cell)
@@ -232,6 +245,8 @@ def _keras_kind(rnn: Any) -> str:
 
 def _check_keras_rnn(rnn: Any, kind: str, backwards: bool) -> None:
     """Refuse what torch cannot express, naming the option of ``rnn`` and why."""
+    import keras
+
     where = f"{type(rnn).__name__} {rnn.name!r}"
     if rnn.go_backwards != backwards:
         raise ValueError(
@@ -245,6 +260,9 @@ def _check_keras_rnn(rnn: Any, kind: str, backwards: bool) -> None:
             "(pass h_0 explicitly). Received: stateful=True"
         )
     cell = rnn.cell
+    cell_class = getattr(keras.layers, f"{KERAS_CLASSES[kind]}Cell")
+    if type(cell) is not cell_class:
+        raise TypeError(f"{where}: its cell is a {type(cell).__qualname__}; torch computes a {cell_class.__name__}")
     activation = _activation_name(cell.activation)
     allowed = ("tanh", "relu") if kind == "rnn" else ("tanh",)
     if activation not in allowed:
@@ -282,7 +300,7 @@ def keras_recurrent_parts(layer: Any) -> tuple[str, list[Any], dict[str, Any]]:
     _need_built(layer)
     directions: list[list] = []  # per layer: [forward] or [forward, backward]
     for k, sub in enumerate(stack):
-        if isinstance(sub, keras.layers.Bidirectional):
+        if type(sub) is keras.layers.Bidirectional:  # exactly: a subclass's overrides are not carried
             if sub.merge_mode != "concat":
                 raise ValueError(
                     f"Bidirectional {sub.name!r}: merge_mode={sub.merge_mode!r} cannot be converted: torch "
@@ -295,7 +313,7 @@ def keras_recurrent_parts(layer: Any) -> tuple[str, list[Any], dict[str, Any]]:
                     f"forward one a {type(pair[0]).__name__}; torch runs one kind in both directions"
                 )
             directions.append(pair)
-        elif isinstance(sub, (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU)):
+        elif type(sub) in (keras.layers.SimpleRNN, keras.layers.LSTM, keras.layers.GRU):
             directions.append([sub])
         else:
             raise TypeError(
@@ -330,6 +348,15 @@ def keras_recurrent_parts(layer: Any) -> tuple[str, list[Any], dict[str, Any]]:
                         f"{rnn.name!r}: {option}={value!r} differs from layer 0's; one torch module has one "
                         f"hidden_size, bias and nonlinearity. Received: {option}={value!r}"
                     )
+            dropped = {n: getattr(rnn.cell, n) for n in ("dropout", "recurrent_dropout") if getattr(rnn.cell, n) > 0}
+            if dropped:
+                # torch's dropout acts between layers, per step; Keras' on a cell's input and state, one mask
+                # per sequence: not the same training, so nothing is carried, and the warning says so.
+                _warn(
+                    f"{type(rnn).__name__} {rnn.name!r}: {dropped} is not carried: torch's recurrent modules have "
+                    "no dropout on a cell's input or state. Inference agrees, training differs",
+                    4,
+                )
             if k < len(directions) - 1 and not rnn.return_sequences:
                 raise ValueError(
                     f"{rnn.name!r}: return_sequences=False below the top of the stack cannot be converted: "
@@ -427,6 +454,7 @@ def rnn_canonical_to_keras(
     kind: str, config: Any, weights: Mapping[str, np.ndarray], dtype: str, layer_name: str | None
 ) -> Any:
     """Canonical cells -> the Keras layer or stack, assigned as they are, as ``canonical_to_keras``."""
+    _warn_dropout_between_layers(config, "canonical_to_keras", f"canonical {kind}", stacklevel=4)
     out, keras_cells = keras_recurrent_stack(kind, config, True, dtype, layer_name)
     for cell, values in zip(keras_cells, _canonical_cells(config, weights, dtype), strict=True):
         for variable, value in zip(cell_variables(cell), values, strict=True):
