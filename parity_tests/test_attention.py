@@ -88,3 +88,40 @@ def test_a_config_value_that_means_nothing_is_refused_by_name(name, overrides, m
     # Before: num_heads=0 built a layer that returned zeros, causal="no" meant True.
     with pytest.raises(ValueError, match=message):
         registry.get(name).make_config(**overrides)
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+@pytest.mark.parametrize(
+    ("name", "variant"),
+    [
+        ("additive_attention", "default"),
+        ("luong_attention", "general"),
+        ("scaled_dot_product_attention", "default"),
+        ("scaled_dot_product_attention", "fused"),
+        ("multi_head_attention", "causal"),
+        ("multi_head_attention", "causal_fused"),
+    ],
+)
+def test_nan_and_inf_at_masked_positions_have_no_influence(framework, name, variant):
+    # Masked means "has no influence": before, the zero weight met the NaN as 0 * NaN = NaN.
+    need(framework)
+    entry = registry.get(name)
+    config = entry.make_config(variant)
+    model = entry.build(framework, config, "float64", entry.random_weights(config))
+    inputs = entry.make_inputs(config, variant=variant)
+    clean = _run64(framework, model, inputs)
+    poisoned = dict(inputs)
+    for n in ("values", "key", "value"):
+        if n in inputs:
+            x = inputs[n].copy()
+            x[~inputs["mask"]] = np.nan
+            x[~inputs["mask"] & (np.arange(x.shape[1]) % 2 == 0)] = np.inf
+            poisoned[n] = x
+    for a, b in zip(clean, _run64(framework, model, poisoned), strict=True):
+        if a is not None:
+            np.testing.assert_array_equal(a, b)
+
+
+def _run64(framework, model, inputs):
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
+    return [None if o is None else run.to_numpy(o) for o in model(**run.to_tensors(inputs, "float64"))]

@@ -38,6 +38,16 @@ def masked_softmax(scores, mask):
     return tf.where(mask, weights, tf.zeros_like(weights))
 
 
+def without_masked(x, keep):
+    """x (..., T, d) with its masked positions (keep (..., T, 1) False) set to zero.
+
+    Masked means no influence: a NaN or inf there would still reach the output as 0 * NaN = NaN (and
+    the gradients through the scores' matmul). For finite inputs nothing changes: those positions
+    get exactly zero weight.
+    """
+    return tf.where(keep, x, tf.zeros_like(x))
+
+
 def causal_mask(q_positions, k_positions):
     """(Tq, T) boolean, True where key position j <= query position i."""
     return k_positions[None, :] <= q_positions[:, None]
@@ -45,6 +55,8 @@ def causal_mask(q_positions, k_positions):
 
 def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
+    if mask is not None:  # the key-padding mask, (..., 1, T)
+        k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
     q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
     scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
     if causal:
@@ -64,6 +76,8 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     the explicit path's zero weights give; a zeroed row passes no gradient back, so no masked key
     influences anything. q, k, v: (B, T, d) or (B, H, T, d); Keras takes (B, T, H, d).
     """
+    if mask is not None:  # the key-padding mask, (..., 1, T)
+        k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
     q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
     if causal:
         if q_positions is None:
@@ -129,6 +143,7 @@ class AdditiveAttention(Twin):
     def call(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
         check_query_values(self.config, query, values, mask, self.compute_dtype)
+        values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
         query_features = tf.matmul(q, self.W1) + self.b1  # (B, Tq, U)
         value_features = tf.matmul(values, self.W2) + self.b2  # (B, T, U)
@@ -183,6 +198,7 @@ class LuongAttention(Twin):
     def call(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
         check_query_values(self.config, query, values, mask, self.compute_dtype)
+        values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         c = self.config
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":

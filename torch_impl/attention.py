@@ -39,6 +39,16 @@ def masked_softmax(scores, mask):
     return torch.where(mask, weights, torch.zeros_like(weights))
 
 
+def without_masked(x, keep):
+    """x (..., T, d) with its masked positions (keep (..., T, 1) False) set to zero.
+
+    Masked means no influence: a NaN or inf there would still reach the output as 0 * NaN = NaN (and
+    the gradients through the scores' matmul). For finite inputs nothing changes: those positions
+    get exactly zero weight.
+    """
+    return torch.where(keep, x, torch.zeros_like(x))
+
+
 def causal_mask(q_positions, k_positions):
     """(Tq, T) boolean, True where key position j <= query position i."""
     return k_positions[None, :] <= q_positions[:, None]
@@ -46,6 +56,8 @@ def causal_mask(q_positions, k_positions):
 
 def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
+    if mask is not None:  # the key-padding mask, (..., 1, T)
+        k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     q_len, kv_len = q.shape[-2], k.shape[-2]
     scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (..., Tq, T)
     if causal:
@@ -65,6 +77,8 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     explicit path's zero weights give; a zeroed row passes no gradient back, so no masked key
     influences anything.
     """
+    if mask is not None:  # the key-padding mask, (..., 1, T)
+        k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     q_len, kv_len = q.shape[-2], k.shape[-2]
     if causal and mask is None and q_positions is None and q_len == kv_len:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True)  # the kernel skips the masked blocks
@@ -120,6 +134,7 @@ class AdditiveAttention(Twin):
     def forward(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
         check_query_values(self.config, query, values, mask, self.compute_dtype)
+        values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
         query_features = torch.matmul(q, self.W1) + self.b1  # (B, Tq, U)
         value_features = torch.matmul(values, self.W2) + self.b2  # (B, T, U)
@@ -173,6 +188,7 @@ class LuongAttention(Twin):
     def forward(self, query, values, mask=None, return_intermediates=False):
         check_tensors(query=query, values=values, mask=mask)
         check_query_values(self.config, query, values, mask, self.compute_dtype)
+        values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         c = self.config
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":

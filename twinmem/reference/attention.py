@@ -46,6 +46,7 @@ def causal_mask(q_len: int, kv_len: int) -> Array:
 def additive_attention(
     w: Mapping[str, Array], config: AdditiveAttentionConfig, query: Array, values: Array, mask: Array | None = None
 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
+    values = values if mask is None else np.where(mask[:, :, None], values, 0.0)  # masked: no influence
     q = query[:, None, :] if query.ndim == 2 else query  # (B, Tq, Dq)
     query_features = q @ w["W1"] + w["b1"]  # (B, Tq, U)
     value_features = values @ w["W2"] + w["b2"]  # (B, T, U)
@@ -66,6 +67,7 @@ def additive_attention(
 def luong_attention(
     w: Mapping[str, Array], config: LuongAttentionConfig, query: Array, values: Array, mask: Array | None = None
 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
+    values = values if mask is None else np.where(mask[:, :, None], values, 0.0)  # masked: no influence
     q = query[:, None, :] if query.ndim == 2 else query  # (B, Tq, Dq)
     if config.score == "dot":
         scores = q @ np.swapaxes(values, 1, 2)  # (B, Tq, T)
@@ -84,6 +86,8 @@ def luong_attention(
 
 def scaled_dot_product(q: Array, k: Array, v: Array, mask: Array | None, causal: bool) -> tuple[Array, Array, Array]:
     """Shared core of SDPA and MHA over any leading axes: q (..., Tq, d_k), k (..., T, d_k)."""
+    if mask is not None:  # the key-padding mask (..., 1, T): masked keys and values have no influence
+        k, v = np.where(np.swapaxes(mask, -1, -2), k, 0.0), np.where(np.swapaxes(mask, -1, -2), v, 0.0)
     scores = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])  # (..., Tq, T)
     if causal:
         c = causal_mask(q.shape[-2], k.shape[-2])

@@ -129,7 +129,10 @@ _FUSED_VARIANTS: dict[str, dict[str, Any]] = {
     "causal_fused_no_mask": {"causal": True, "path": "fused"},
     "causal_fused_last_queries": {"causal": True, "path": "fused"},
 }
-_FUSED_INPUTS: dict[str, dict[str, Any]] = {"causal_fused_no_mask": {"with_mask": False}, "causal_fused_last_queries": {"q_len": 3}}
+_FUSED_INPUTS: dict[str, dict[str, Any]] = {
+    "causal_fused_no_mask": {"with_mask": False},
+    "causal_fused_last_queries": {"q_len": 3},
+}
 
 
 def _paths(label: str, config: dict[str, Any], inputs: dict[str, Any]) -> list[tuple[str, dict, dict]]:
