@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+import typing
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -74,6 +78,38 @@ class Twin(keras.layers.Layer):
         # Masks are explicit call arguments here; Keras' implicit mask propagation stays out of it
         # (without this, Keras warns on every call that a `mask` argument "destroys the mask").
         self.supports_masking = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        # Every twin can be saved and loaded by Keras (get_config / from_config, `.keras` files).
+        keras.saving.register_keras_serializable(package="twinmem")(cls)
+
+    def __call__(self, *args, **kwargs):
+        # Keras refuses a Python list passed positionally in its own words before `call` runs; the twins
+        # name the argument and what they take, as for every other input.
+        names = list(inspect.signature(self.call).parameters)
+        check_tensors(**{n: a for n, a in zip(names, args, strict=False) if isinstance(a, list)})
+        return super().__call__(*args, **kwargs)
+
+    def get_config(self) -> dict[str, Any]:
+        """Keras' config plus the twin's own config dataclass, as a dict (``from_config`` rebuilds it)."""
+        config = getattr(self, "config", None)
+        if config is None or not dataclasses.is_dataclass(config) or isinstance(config, type):
+            return super().get_config()
+        # dtype as the twins take it, a name ("float64"), not Keras' serialised policy.
+        return {**super().get_config(), "dtype": self.dtype, "config": dataclasses.asdict(config)}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Any:
+        config = dict(config)
+        if "config" in config:
+            config_class = typing.get_type_hints(cls.__init__)["config"]
+            config["config"] = config_class(**config["config"])
+        return cls(**config)
+
+    def build(self, *args, **kwargs):
+        # Every twin makes its weights in __init__ (the canonical order is creation order): nothing to build.
+        self.built = True
 
     def compute_mask(self, inputs, previous_mask=None):
         return None

@@ -157,6 +157,11 @@ class GRUCell(Twin):
 def run_direction(cell, x, mask, state, reverse: bool):
     """One direction over the sequence; a padded step keeps the state and outputs zero."""
     T = x.shape[1]
+    if T is None:  # the loop is Python: it unrolls over a length the trace must know
+        raise ValueError(
+            "The explicit path unrolls its loop over the steps, so inside tf.function the sequence length of `x` "
+            "must be static (an input_signature with T given); path='fused' takes any length"
+        )
     outputs, mids = [], []
     for t in range(T - 1, -1, -1) if reverse else range(T):
         new_state, m = cell(x[:, t], state)
@@ -245,6 +250,8 @@ class _Recurrent(Twin):
 
     def run_kernel(self, kernel, x, mask, state, reverse: bool):
         """The Keras layer over one direction: outputs zero past each length, state at the last valid step."""
+        if x.shape[0] == 0:  # Keras' kernel fails on an empty batch (a BiasAdd of no rows); torch's returns one
+            return tf.zeros((0, tf.shape(x)[1], self.config.hidden_size), x.dtype), tuple(state)
         y, *state = kernel(x, initial_state=list(state), mask=mask)
         if reverse:
             # go_backwards returns the outputs in reversed time; the masked (padded) steps came first
