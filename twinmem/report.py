@@ -172,6 +172,14 @@ def builtin_rows(rows: list[dict]) -> list[dict]:
     return out
 
 
+VIEW_DIR = "../view"  # `twinmem view`'s default output, seen from a results directory at the repo root
+
+
+def view_link(model: str, view_dir: str = VIEW_DIR) -> str:
+    """A link from a model's section to its side-by-side page (`twinmem view`)."""
+    return f"[the twins side by side, with their parity figures]({view_dir}/{model}.html)"
+
+
 def _ms(s: float) -> str:
     return f"{s * 1e3:.3g}"
 
@@ -280,7 +288,7 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
         for (fam, model, shape, device), rs in groups.items():
             if fam != family:
                 continue
-            lines += ["", f"### {model} — {shape} — {device}", ""]
+            lines += ["", f"### {model} — {shape} — {device}", "", view_link(model), ""]
             body = []
             for pass_ in ("forward", "train"):
                 prs = [r for r in rs if r["pass"] == pass_]
