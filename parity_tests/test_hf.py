@@ -3,6 +3,7 @@ forward and its greedy generation, the round trip bit for bit, and every refusal
 
 import json
 import os
+import re
 import shutil
 import warnings
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from conftest import need
 
-from twinmem import hf, registry
+from twinmem import cli, hf, registry
+from twinmem.configs.transformer import padded_positions
 from twinmem.convert import main as convert
 from twinmem.parity import TOLERANCES, compare
 from twinmem.weights import load_weights
@@ -93,6 +95,154 @@ def test_greedy_generation_equals_transformers_in_both_twins_cached_and_uncached
             np.testing.assert_array_equal(tokens, expected, err_msg=f"{fw} use_cache={use_cache}")
 
 
+def _numpy(fw, x):
+    return x.detach().numpy() if fw == "torch" else np.asarray(x)
+
+
+def _left_padded(lengths, steps, seed=4, pad=0):
+    """Prompts of the given lengths, left-padded with ``pad`` to ``steps``, and transformers' attention_mask."""
+    rng = np.random.default_rng(seed)
+    tokens = np.full((len(lengths), steps), pad, np.int64)
+    attention_mask = np.zeros((len(lengths), steps), np.int64)
+    for row, n in enumerate(lengths):
+        tokens[row, steps - n :] = rng.integers(1, 37, n)
+        attention_mask[row, steps - n :] = 1
+    return tokens, attention_mask
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_layer_norm_epsilon_is_carried_both_ways(tmp_path, dtype):
+    model = _checkpoint(tmp_path / "hf", dtype, layer_norm_epsilon=0.05)  # far from 1e-5: a dropped value shows
+    assert convert(["--from", "hf", "--to", "canonical", str(tmp_path / "hf"), str(tmp_path / "g.safetensors")]) == 0
+    assert convert(["--from", "canonical", "--to", "hf", str(tmp_path / "g.safetensors"), str(tmp_path / "back")]) == 0
+    assert json.loads((tmp_path / "back" / "config.json").read_text())["layer_norm_epsilon"] == 0.05
+    weights, metadata = load_weights(tmp_path / "g.safetensors")
+    entry = registry.get("tiny_gpt")
+    config = entry.make_config(**json.loads(metadata["twinmem.config"]))
+    assert config.layer_norm_eps == 0.05
+    tokens = np.random.default_rng(1).integers(0, 37, (2, 9))
+    with torch.no_grad():
+        expected = model(torch.as_tensor(tokens)).logits.numpy()
+    for fw in ("tf", "torch"):
+        need(fw)
+        for eps, should_match in ((0.05, True), (1e-5, False)):
+            twin = entry.build(fw, entry.make_config(**{**config.__dict__, "layer_norm_eps": eps}), dtype, weights)
+            (logits,) = twin(torch.as_tensor(tokens) if fw == "torch" else tokens)
+            _, rel, ok, where = compare(_numpy(fw, logits), expected, TOLERANCES[dtype], (fw, "transformers"))
+            assert ok is should_match, f"{fw} eps={eps}: relative error {rel:.2e} ({where})"
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_left_padded_forward_with_position_ids_equals_transformers(tmp_path, dtype):
+    """transformers' convention: attention_mask 1 = real token, pads on the left, each row's position_ids
+    counting its real tokens; the twins take the mask as it is (True = real) and the same positions."""
+    model = _checkpoint(tmp_path / "hf", dtype)
+    config, weights = _read(tmp_path / "hf")
+    tokens, attention_mask = _left_padded([11, 7, 2], 11)
+    am = torch.as_tensor(attention_mask)
+    position_ids = model._prepare_position_ids_for_generation(torch.as_tensor(tokens), {"attention_mask": am})
+    mask = attention_mask.astype(bool)
+    assert np.array_equal(padded_positions(mask), position_ids.numpy()), "the twins derive transformers' positions"
+    with torch.no_grad():
+        expected = model(torch.as_tensor(tokens), attention_mask=am, position_ids=position_ids).logits.numpy()
+    for fw in ("tf", "torch"):
+        need(fw)
+        twin = registry.get("tiny_gpt").build(fw, config, dtype, weights)
+        args = [torch.as_tensor(a) if fw == "torch" else a for a in (tokens, mask, position_ids.numpy())]
+        (logits,), mids = twin(args[0], mask=args[1], positions=args[2], return_intermediates=True)
+        logits = _numpy(fw, logits)
+        assert np.isfinite(logits).all(), f"{fw}: padded query rows must give zeros, never NaN"
+        weights_0 = _numpy(fw, mids["blocks.0.attention.attention_weights"])  # (B, H, T, T)
+        assert not weights_0[2, :, :9].any(), f"{fw}: a pad query (all its keys pads) has all-zero weights"
+        _, rel, ok, where = compare(logits[mask], expected[mask], TOLERANCES[dtype], (fw, "transformers"))
+        assert ok, f"{fw}: relative error {rel:.2e} > {TOLERANCES[dtype]} ({where})"
+
+
+def test_left_padded_greedy_generation_equals_transformers_in_both_twins(tmp_path):
+    model = _checkpoint(tmp_path / "hf")
+    config, weights = _read(tmp_path / "hf")
+    tokens, attention_mask = _left_padded([7, 4, 2], 7)
+    new = config.max_len - tokens.shape[1]  # as many as the window allows
+    with torch.no_grad():
+        expected = model.generate(
+            torch.as_tensor(tokens),
+            attention_mask=torch.as_tensor(attention_mask),
+            do_sample=False,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            pad_token_id=0,
+        ).numpy()
+    assert expected.shape == (3, config.max_len)
+    for fw in ("tf", "torch"):
+        need(fw)
+        twin = registry.get("tiny_gpt").build(fw, config, "float32", weights)
+        # TF's tf.function decoding is quick to trace; torch.compile's has its own slow test.
+        for use_cache, graph in ((True, False), (False, False), *([(True, True)] if fw == "tf" else [])):
+            out = twin.generate(tokens, new, use_cache=use_cache, graph=graph, mask=attention_mask.astype(bool))
+            np.testing.assert_array_equal(np.asarray(out), expected, err_msg=f"{fw} cached={use_cache} graph={graph}")
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TWINMEM_SLOW"), reason="torch.compile takes ~1 min on 2 CPU cores; TWINMEM_SLOW=1"
+)
+def test_left_padded_torch_compiled_generation_equals_transformers(tmp_path):
+    need("torch")
+    model = _checkpoint(tmp_path / "hf")
+    config, weights = _read(tmp_path / "hf")
+    tokens, attention_mask = _left_padded([7, 4, 2], 7)
+    with torch.no_grad():
+        expected = model.generate(
+            torch.as_tensor(tokens),
+            attention_mask=torch.as_tensor(attention_mask),
+            do_sample=False,
+            max_new_tokens=6,
+            min_new_tokens=6,
+            pad_token_id=0,
+        ).numpy()
+    twin = registry.get("tiny_gpt").build("torch", config, "float32", weights)
+    # generate(graph=True) decodes under the stance "fail_on_recompile" after the first step.
+    out = twin.generate(torch.as_tensor(tokens), 6, graph=True, mask=torch.as_tensor(attention_mask.astype(bool)))
+    np.testing.assert_array_equal(out.numpy(), expected)
+
+
+def test_generate_command_continues_a_converted_gpt2_as_transformers_does(tmp_path, capsys):
+    need("tf")
+    need("torch")
+    model = _checkpoint(tmp_path / "hf")
+    weights = str(tmp_path / "g.safetensors")
+    assert convert(["--from", "hf", "--to", "canonical", str(tmp_path / "hf"), weights]) == 0
+    prompt = [5, 11, 30]
+    new = 24 - len(prompt)  # the whole window: nothing caps --new-tokens below max_len - prompt length
+    with torch.no_grad():
+        expected = model.generate(
+            torch.as_tensor([prompt]),
+            attention_mask=torch.ones((1, 3), dtype=torch.long),
+            do_sample=False,
+            max_new_tokens=new,
+            min_new_tokens=new,
+            pad_token_id=0,
+        ).numpy()[:, len(prompt) :]
+    capsys.readouterr()
+    argv = ["generate", "--weights", weights, "--prompt-ids", "5, 11,30", "--new-tokens", str(new)]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"prompt: {[prompt]}" in out
+    decoded = {line.split("[[")[0].strip(): line for line in out.splitlines() if "[[" in line and "prompt" not in line}
+    assert sorted(decoded) == ["tf cached", "tf uncached", "torch cached", "torch uncached"]
+    for label, line in decoded.items():
+        assert f"{expected.tolist()}  (" in line, f"{label}: {line} (transformers: {expected.tolist()})"
+    assert "all 4 decodings agree token for token" in out
+    for ids, message in (
+        ("5,x,3", r"--prompt-ids as comma-separated integer token ids"),
+        ("5,37", r"--prompt-ids in \[0, vocab_size = 37\). Received: id 37"),
+        (",".join(["1"] * 25), r"--prompt-ids of at most max_len = 24 ids"),
+    ):
+        assert cli.main(["generate", "--weights", weights, "--prompt-ids", ids]) == 2
+        assert re.search(message, capsys.readouterr().err), ids
+    assert cli.main(["generate", "--weights", weights, "--prompt-ids", "5", "--batch", "2"]) == 2
+    assert "--batch 2 contradicts --prompt-ids" in capsys.readouterr().err
+
+
 def test_sharded_checkpoint_reads_as_the_single_file(tmp_path):
     _checkpoint(tmp_path / "one")
     _checkpoint(tmp_path / "sharded", max_shard_size="20KB")
@@ -115,7 +265,8 @@ def test_dropout_is_named_in_a_warning(tmp_path):
         ("reorder_and_upcast_attn", True),
         ("scale_attn_weights", False),
         ("n_inner", 40),
-        ("layer_norm_epsilon", 1e-6),
+        ("layer_norm_epsilon", 0.0),
+        ("layer_norm_epsilon", -1e-05),
         ("add_cross_attention", True),
     ],
 )

@@ -7,6 +7,7 @@ import pytest
 from conftest import need
 
 from twinmem import registry
+from twinmem.configs.transformer import LAYER_NORM_EPS, padded_positions
 from twinmem.parity import TOLERANCES
 from twinmem.reference import transformer as ref
 
@@ -56,9 +57,77 @@ def test_gelu_and_layer_norm_match_the_reference_in_float64():
     assert np.max(np.abs(torch.nn.functional.gelu(torch.tensor(x), approximate="tanh").numpy() - want)) <= 1e-14
     h = np.random.default_rng(0).standard_normal((4, 16)) * 3.0 + 1.0
     w = {"gamma": np.linspace(0.5, 1.5, 16), "beta": np.linspace(-0.1, 0.1, 16)}
-    want = ref.layer_norm(w, h)
+    want = ref.layer_norm(w, h, LAYER_NORM_EPS)
     torch_ln = torch.nn.functional.layer_norm(torch.tensor(h), (16,), torch.tensor(w["gamma"]), torch.tensor(w["beta"]))
     assert np.max(np.abs(torch_ln.numpy() - want)) <= 1e-14  # same epsilon and biased variance as torch's
+
+
+def _close(a, b, dtype):
+    return np.max(np.abs(a - b)) <= TOLERANCES[dtype] * max(np.max(np.abs(b)), 1.0)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_given_positions_match_the_reference_with_and_without_caches(framework, dtype):
+    """Each row's own positions (transformers' position_ids): the twin against the float64 oracle, and
+    cached steps against the full forward; a left-padded row's pad queries give finite logits."""
+    need(framework)
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
+    entry = registry.get("tiny_gpt")
+    config = entry.make_config("untied", layer_norm_eps=0.05)  # another epsilon, read from the config
+    weights = entry.random_weights(config, seed=0)
+    model = entry.build(framework, config, dtype, weights)
+    tokens = _prompt(config, steps=config.max_len)
+    mask = np.ones(tokens.shape, bool)
+    mask[1, :3], mask[2, :6] = False, False  # left padding: rows of 8, 5 and 2 real tokens
+    positions = padded_positions(mask)
+    assert positions[2].tolist() == [0, 0, 0, 0, 0, 0, 0, 1]
+    x = run.to_tensors({"tokens": tokens, "mask": mask, "positions": positions}, dtype)
+    (logits,) = model(**x)
+    logits = run.to_numpy(logits)
+    assert np.isfinite(logits).all(), "a fully masked (pad) query row gives zeros, never NaN"
+    (want,), _ = ref.tiny_gpt(weights, config, tokens, mask, positions)
+    assert _close(logits, want, dtype)
+    (unpadded,), _ = ref.tiny_gpt(weights, config, tokens[2:, 6:])  # the row as it would be without its pads
+    assert _close(logits[2:, 6:], unpadded, dtype)
+    caches = model.init_cache(3)
+    key_mask = run.to_tensors({"m": mask}, dtype)["m"]  # all T_max slots: the mask a cache takes
+    outs = [model(x["tokens"][:, :3], mask=key_mask, positions=x["positions"][:, :3], caches=caches)[0]]
+    for t in range(3, config.max_len):
+        outs.append(
+            model(x["tokens"][:, t : t + 1], mask=key_mask, positions=x["positions"][:, t : t + 1], caches=caches)[0]
+        )
+    cached = np.concatenate([run.to_numpy(o) for o in outs], axis=1)
+    assert _close(cached[mask], logits[mask], dtype)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_bad_positions_and_generate_masks_are_named(framework):
+    need(framework)
+    run = __import__(f"{framework}_impl.run", fromlist=["to_tensors"])
+    model, config = _model(framework)
+    prompt = _prompt(config)
+    x = run.to_tensors({"tokens": prompt}, "float32")
+
+    def positions(p):
+        return run.to_tensors({"p": np.asarray(p)}, "float32")["p"]
+
+    with pytest.raises(ValueError, match=r"`positions` of rank 2 with shape \(B, T\)"):
+        model(**x, positions=positions(np.arange(3)))
+    with pytest.raises(ValueError, match=r"`positions` axis 1 to match `tokens` axis 1"):
+        model(**x, positions=positions(np.zeros((3, 2), np.int64)))
+    with pytest.raises(TypeError, match=r"`positions` of dtype int32 or int64"):
+        model(**x, positions=positions(np.zeros((3, 3), np.float32)))
+    with pytest.raises(ValueError, match=r"`positions` ids in \[0, max_len = 8\). Received: id 8"):
+        model(**x, positions=positions(np.full((3, 3), 8)))
+    with pytest.raises(ValueError, match=r"`mask` True at the last prompt step of every row.*row 1 = \[1, 1, 0\]"):
+        model.generate(prompt, 2, mask=np.array([[1, 1, 1], [1, 1, 0], [0, 0, 1]], bool))
+    with pytest.raises(ValueError, match=r"`mask` of shape \(3, 3\)"):
+        model.generate(prompt, 2, mask=np.ones((3, 4), bool))
+    entry = registry.get("tiny_gpt")
+    for eps in (0.0, -1e-5, float("nan"), "1e-5"):
+        with pytest.raises(ValueError, match=r"`layer_norm_eps` of TinyGPTConfig to be a finite number"):
+            entry.make_config(layer_norm_eps=eps)
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])

@@ -1,11 +1,15 @@
 """Canonical weights: round trips are bit-exact, and a wrong weight or file is named."""
 
+import dataclasses
+import json
+
 import numpy as np
 import pytest
 from conftest import need
+from safetensors.numpy import save_file
 
 from twinmem import registry
-from twinmem.weights import load_weights, save_weights
+from twinmem.weights import config_from_metadata, load_weights, save_weights
 
 FRAMEWORKS = ["tf", "torch"]
 CASES = [(e.name, v) for e in registry.entries() for v in e.variants]
@@ -140,3 +144,30 @@ def test_a_non_mapping_is_a_clear_error():
     entry = registry.get("additive_attention")
     with pytest.raises(TypeError, match="Expected `weights` to be a mapping of name -> array or a safetensors path"):
         entry.build("torch", entry.make_config()).load_canonical(123)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_a_config_field_added_later_reads_as_its_default(framework, tmp_path):
+    """tiny_gpt's layer_norm_eps came after files were saved: a saved config without it was saved when the
+    default was the only behaviour, so it loads into a twin with the default and no other."""
+    need(framework)
+    entry = registry.get("tiny_gpt")
+    config = entry.make_config()
+    weights = entry.random_weights(config, seed=1)
+    save_weights(tmp_path / "new.safetensors", weights, "tiny_gpt", config)
+    tensors, metadata = load_weights(tmp_path / "new.safetensors")
+    assert metadata["twinmem.config_class"] == "TinyGPTConfig"
+    old = {k: v for k, v in dataclasses.asdict(config).items() if k != "layer_norm_eps"}
+
+    def saved_with(options, name):
+        # The file as the older twinmem wrote it: the same metadata, its config JSON without the new field.
+        save_file(tensors, str(tmp_path / name), metadata={**metadata, "twinmem.config": json.dumps(options)})
+        return tmp_path / name
+
+    path = saved_with(old, "old.safetensors")
+    assert config_from_metadata(entry.config, load_weights(path)[1], "old") == config
+    entry.build(framework, config).load_canonical(path)
+    with pytest.raises(ValueError, match=r"with layer_norm_eps=1e-05 \(this twin: 1e-06\)"):
+        entry.build(framework, entry.make_config(layer_norm_eps=1e-6)).load_canonical(path)
+    with pytest.raises(ValueError, match=r"whose config is the TinyGPTConfig \[.*'dropout'"):
+        entry.build(framework, config).load_canonical(saved_with({**old, "dropout": 0.1}, "extra.safetensors"))

@@ -2,7 +2,7 @@
 
 A pre-LayerNorm GPT block (nanoGPT's ``Block``) built on the attention family's ``MultiHeadAttention``
 twin, and ``TinyGPT``: embeddings, N blocks, a final LayerNorm and a (tied) language-model head,
-with cached generation. LayerNorm epsilon and the GELU form: ``twinmem.configs.transformer``.
+with cached generation. LayerNorm epsilon (a config field) and the GELU form: ``twinmem.configs.transformer``.
 
 Mask convention (the whole project): bool (B, T), True = valid position (a key that may be attended).
 """
@@ -17,7 +17,6 @@ from tf_impl.core import Twin, check_tensors, embed, known_values, weight
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
-    LAYER_NORM_EPS,
     MLP_RATIO,
     TinyGPTConfig,
     TransformerBlockConfig,
@@ -26,6 +25,8 @@ from twinmem.configs.transformer import (
     check_block_inputs,
     check_generate,
     check_gpt_inputs,
+    padded_key_mask,
+    padded_positions,
 )
 
 
@@ -40,19 +41,20 @@ class LayerNorm(Twin):
     .. math::
         \mathrm{LN}(x) = \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} \gamma + \beta
 
-    where mu and sigma^2 are the mean and the biased variance over the D features, epsilon =
-    ``LAYER_NORM_EPS``. gamma, beta: (D,).
+    where mu and sigma^2 are the mean and the biased variance over the D features, epsilon = ``eps``
+    (the config's ``layer_norm_eps``). gamma, beta: (D,).
     """
 
-    def __init__(self, features: int, dtype: str = "float32", **kwargs):
+    def __init__(self, features: int, eps: float, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
+        self.eps = eps
         self.gamma = weight(self, "gamma", (features,), "ones")
         self.beta = weight(self, "beta", (features,), "zeros")
 
     def call(self, x):
         mean = tf.reduce_mean(x, axis=-1, keepdims=True)
         var = tf.reduce_mean((x - mean) ** 2, axis=-1, keepdims=True)
-        return (x - mean) / tf.sqrt(var + LAYER_NORM_EPS) * self.gamma + self.beta
+        return (x - mean) / tf.sqrt(var + self.eps) * self.gamma + self.beta
 
 
 class MLP(Twin):
@@ -105,9 +107,9 @@ class TransformerBlock(Twin):
     def __init__(self, config: TransformerBlockConfig, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.config = c = config
-        self.ln_1 = LayerNorm(c.d_model, dtype=dtype)
+        self.ln_1 = LayerNorm(c.d_model, c.layer_norm_eps, dtype=dtype)
         self.attention = MultiHeadAttention(attention_of(c), dtype=dtype)
-        self.ln_2 = LayerNorm(c.d_model, dtype=dtype)
+        self.ln_2 = LayerNorm(c.d_model, c.layer_norm_eps, dtype=dtype)
         self.mlp = MLP(c.d_model, dtype=dtype)
 
     def call(self, x, mask=None, cache=None, return_intermediates=False):
@@ -153,8 +155,10 @@ class TinyGPT(Twin):
     Call arguments:
         tokens: (B, T) int32 or int64, ids in [0, V), T <= T_max.
         mask: optional bool key-padding mask, True = valid: (B, T), or (B, T_max) with caches.
-        caches: optional list of N ``KVCache`` from ``init_cache``; the T tokens then take the
-            positions after the cached ones.
+        positions: optional (B, T) int32 or int64 position of each token, in [0, T_max): a row's own
+            positions, as transformers' ``position_ids`` (left-padded rows start at 0 after their pads).
+            None: 0 .. T - 1, or with caches the T positions after the cached ones.
+        caches: optional list of N ``KVCache`` from ``init_cache``.
 
     Returns:
         ``(logits,)``, logits (B, T, V).
@@ -166,21 +170,22 @@ class TinyGPT(Twin):
         self.W_te = weight(self, "W_te", (c.vocab_size, c.d_model))
         self.W_pe = weight(self, "W_pe", (c.max_len, c.d_model))
         self.blocks = [TransformerBlock(block_of(c), dtype=dtype) for _ in range(c.num_layers)]
-        self.ln_f = LayerNorm(c.d_model, dtype=dtype)
+        self.ln_f = LayerNorm(c.d_model, c.layer_norm_eps, dtype=dtype)
         if not c.tie_embeddings:
             self.W_head = weight(self, "W_head", (c.d_model, c.vocab_size))
 
     def init_cache(self, batch_size: int) -> list[KVCache]:
         return [block.attention.init_cache(batch_size, self.config.max_len) for block in self.blocks]
 
-    def call(self, tokens, mask=None, caches=None, return_intermediates=False):
+    def call(self, tokens, mask=None, positions=None, caches=None, return_intermediates=False):
         c = self.config
-        check_tensors(tokens=tokens, mask=mask)
-        check_gpt_inputs(c, tokens, mask, caches, known_values)
-        offset = 0 if caches is None else caches[0].length
-        positions = offset + tf.range(tf.shape(tokens)[1])  # (T,)
+        check_tensors(tokens=tokens, mask=mask, positions=positions)
+        check_gpt_inputs(c, tokens, mask, positions, caches, known_values)
+        if positions is None:
+            offset = 0 if caches is None else caches[0].length
+            positions = offset + tf.range(tf.shape(tokens)[1])  # (T,)
         token_embedding = embed(self.W_te, tokens)  # (B, T, D)
-        position_embedding = embed(self.W_pe, positions)  # (T, D)
+        position_embedding = embed(self.W_pe, positions)  # (T, D), or (B, T, D) for given positions
         h = token_embedding + position_embedding  # (B, T, D)
         mids = {"h_0": h}
         for n, block in enumerate(self.blocks):
@@ -224,33 +229,59 @@ class TinyGPT(Twin):
         uniforms=None,
         use_cache: bool = True,
         graph: bool = False,
+        mask=None,
     ):
         """Continue the prompts ``tokens`` (B, T) by ``max_new_tokens`` tokens; returns (B, T + M) int64.
 
         With ``use_cache`` the prompt is run once (prefill) and each new token is one step over the
         caches; without, the full forward runs on the whole sequence at every step. ``graph`` runs
         the decoding compiled (``tf.function`` / ``torch.compile``). ``uniforms`` (B, M) feed ``sample`` at temperature > 0.
+
+        ``mask`` (B, T) bool marks a padded batch's real prompt tokens, True = real (a key to attend),
+        False = pad: transformers' ``attention_mask`` as it is (1 -> True, 0 -> False, the same sense),
+        pads on the left so that every row's last prompt step is real. Each row's positions are then its
+        own, as ``GPT2LMHeadModel.generate`` derives them (``padded_positions``: a row starts at 0 after
+        its pads), and each generated token extends the mask by True. A left pad's query attends to no
+        key (all keys up to it are pads): its row of weights is zero, as every fully masked row.
         """
         tokens = np.asarray(tokens)
-        check_generate(self.config, tokens, max_new_tokens, temperature, top_k, uniforms)
+        mask = None if mask is None else np.asarray(mask)
+        check_generate(self.config, tokens, max_new_tokens, temperature, top_k, uniforms, mask)
         sequence = tf.constant(tokens, tf.int64)
         caches = self.init_cache(tokens.shape[0]) if use_cache else None
+        positions, key_mask = None, None
+        if mask is not None:
+            positions = tf.constant(padded_positions(mask))  # (B, T)
+            # With caches the mask covers every slot (B, T_max): the slots to come hold generated tokens,
+            # all real, so it is one tensor for every step (unwritten slots are masked by the cache).
+            key_mask = tf.constant(padded_key_mask(mask, self.config.max_len if use_cache else mask.shape[1]))
 
-        def decode(x):
-            return self(x, caches=caches)[0][:, -1]  # (B, V), the last position's logits
+        def decode(x, p, m):
+            return self(x, mask=m, positions=p, caches=caches)[0][:, -1]  # (B, V), the last position's logits
 
         if graph:
-            # No retrace per step: every step has the same input signature, (B, 1) int64, and the
-            # cache is tf.Variables read and written inside the graph (write index included), so
-            # nothing the trace depends on changes. Two traces in all: the prompt and the step.
+            # No retrace per step: every step has the same input signature, (B, 1) int64 tokens (and,
+            # with a `mask`, (B, 1) positions and the (B, T_max) mask), and the cache is tf.Variables read
+            # and written inside the graph (write index included), so nothing the trace depends on
+            # changes. Two traces in all: the prompt and the step.
             decode = tf.function(decode)
-        logits = decode(sequence)
+        logits = decode(sequence, positions, key_mask)
         for step in range(max_new_tokens):
             u = None if uniforms is None else np.asarray(uniforms)[:, step]
             next_token = self.sample(logits, temperature, top_k, u)  # (B,)
             sequence = tf.concat([sequence, next_token[:, None]], axis=1)  # (B, T + step + 1)
+            if positions is not None:
+                # The new token is real: its position follows its row's last one (its key slot is True already
+                # in the cached mask; the uncached mask grows by it below).
+                next_position = positions[:, -1:] + 1  # (B, 1), a fresh tensor (torch.compile guards a slice's strides)
+                positions = tf.concat([positions, next_position], axis=1)  # (B, T + step + 1)
+            if key_mask is not None and not use_cache:
+                key_mask = tf.concat([key_mask, tf.ones_like(key_mask[:, -1:])], axis=1)  # (B, T + step + 1)
             if step + 1 < max_new_tokens:
-                logits = decode(next_token[:, None] if use_cache else sequence)
+                if use_cache:
+                    logits = decode(next_token[:, None], None if positions is None else next_position, key_mask)
+                else:
+                    logits = decode(sequence, positions, key_mask)
         # tf.function is typed as returning a plain callable; it returns a Function.
         traces = decode.experimental_get_tracing_count() if graph else 0  # type: ignore[attr-defined]
         if use_cache and traces > 2:

@@ -25,16 +25,18 @@ transformers (``transformer.`` prefix)    canonical ``tiny_gpt``
 
 What the twins cannot compute is refused, naming the ``config.json`` key: another activation than the
 tanh GELU (``gelu_new``, ``gelu_pytorch_tanh``), ``scale_attn_by_inverse_layer_idx``,
-``reorder_and_upcast_attn``, unscaled attention, cross-attention, an MLP width other than 4 D,
-``layer_norm_epsilon`` other than the twins' 1e-5. Dropout (``resid_pdrop``, ``embd_pdrop``,
-``attn_pdrop``) acts only in training and the twins have none: inference is the same function, and
-the conversion warns that training would differ. Checkpoints are read with safetensors only; a
-directory with only ``pytorch_model.bin`` (a pickle) is refused, never loaded.
+``reorder_and_upcast_attn``, unscaled attention, cross-attention, an MLP width other than 4 D, a
+``layer_norm_epsilon`` that is not a finite number > 0 (any other is carried, both ways, as the config's
+``layer_norm_eps``). Dropout (``resid_pdrop``, ``embd_pdrop``, ``attn_pdrop``) acts only in training and
+the twins have none: inference is the same function, and the conversion warns that training would differ.
+Checkpoints are read with safetensors only; a directory with only ``pytorch_model.bin`` (a pickle) is
+refused, never loaded.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -76,6 +78,8 @@ def config_from_hf(hf: Mapping[str, Any], where: str) -> TinyGPTConfig:
             f"{where}: expected a GPT-2 config.json (model_type 'gpt2'). Received: {hf.get('model_type')!r}"
         )
     D, H = hf["n_embd"], hf["n_head"]
+    eps = hf.get("layer_norm_epsilon", LAYER_NORM_EPS)  # transformers' GPT2Config default, the same 1e-5
+    finite_eps = isinstance(eps, int | float) and not isinstance(eps, bool) and math.isfinite(eps) and eps > 0
     refusals = {
         "activation_function": (hf.get("activation_function", "gelu_new") in _TANH_GELUS, "the tanh GELU"),
         "scale_attn_weights": (hf.get("scale_attn_weights", True) is True, "true (scores divided by sqrt(d_h))"),
@@ -83,7 +87,7 @@ def config_from_hf(hf: Mapping[str, Any], where: str) -> TinyGPTConfig:
         "reorder_and_upcast_attn": (not hf.get("reorder_and_upcast_attn", False), "false"),
         "add_cross_attention": (not hf.get("add_cross_attention", False), "false (a decoder-only model)"),
         "n_inner": (hf.get("n_inner") in (None, MLP_RATIO * D), f"null or {MLP_RATIO} n_embd = {MLP_RATIO * D}"),
-        "layer_norm_epsilon": (hf.get("layer_norm_epsilon", LAYER_NORM_EPS) == LAYER_NORM_EPS, f"{LAYER_NORM_EPS}"),
+        "layer_norm_epsilon": (finite_eps, "a finite number > 0"),
         "n_head": (D % H == 0, f"a divisor of n_embd = {D}"),
     }
     for key, (ok, expected) in refusals.items():
@@ -106,6 +110,7 @@ def config_from_hf(hf: Mapping[str, Any], where: str) -> TinyGPTConfig:
         head_dim=D // H,
         num_layers=hf["n_layer"],
         tie_embeddings=bool(hf.get("tie_word_embeddings", True)),
+        layer_norm_eps=float(eps),
     )
 
 
@@ -125,7 +130,7 @@ def config_to_hf(c: TinyGPTConfig, dtype: str) -> dict[str, Any]:
         "n_head": c.num_heads,
         "n_inner": None,
         "activation_function": "gelu_new",
-        "layer_norm_epsilon": LAYER_NORM_EPS,
+        "layer_norm_epsilon": c.layer_norm_eps,
         "scale_attn_weights": True,
         "scale_attn_by_inverse_layer_idx": False,
         "reorder_and_upcast_attn": False,

@@ -219,7 +219,8 @@ def check_saved_config(metadata: Mapping[str, str], config: object, owner: str, 
 
     Shapes alone do not tell a relu RNN from a tanh one, or a bidirectional layer from two stacked
     ones: every field must agree but those in ``EXECUTION_FIELDS``. A file without a config (made
-    by hand) has nothing to check.
+    by hand) has nothing to check; a field the saved config lacks and the dataclass has a default for
+    counts as that default.
     """
     if "twinmem.config" not in metadata or not dataclasses.is_dataclass(config):
         return
@@ -229,6 +230,11 @@ def check_saved_config(metadata: Mapping[str, str], config: object, owner: str, 
         raise ValueError(f"{source}: its twinmem.config metadata is not JSON ({e})") from None
     ours = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
     saved_class = metadata.get("twinmem.config_class", type(config).__name__)
+    if isinstance(saved, dict) and saved_class == type(config).__name__:
+        # A file saved before a field existed (tiny_gpt's layer_norm_eps) was saved when the field's default
+        # was the only behaviour, so a missing field is its default; any other mismatch is still refused.
+        defaults = {f.name: f.default for f in dataclasses.fields(config) if f.default is not dataclasses.MISSING}
+        saved = {**{n: v for n, v in defaults.items() if n not in saved}, **saved}
     if not isinstance(saved, dict) or set(saved) != set(ours) or saved_class != type(config).__name__:
         raise ValueError(
             f"{source} holds weights of {metadata.get('twinmem.model', 'another model')!r}, whose config is the "

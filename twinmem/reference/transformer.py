@@ -2,8 +2,8 @@
 
 Written in ``autograd.numpy`` (exact reverse-mode gradients), functional style (no in-place writes),
 statement for statement like the twins. Every model function returns ``(outputs, intermediates)``;
-the intermediates carry the same names as the twins'. LayerNorm epsilon and the GELU form are
-chosen once in ``twinmem.configs.transformer`` (see its docstring for why).
+the intermediates carry the same names as the twins'. LayerNorm epsilon (a config field) and the
+GELU form are chosen once in ``twinmem.configs.transformer`` (see its docstring for why).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
-    LAYER_NORM_EPS,
     TinyGPTConfig,
     TransformerBlockConfig,
     attention_of,
@@ -28,10 +27,10 @@ def sub(w: Mapping[str, Array], prefix: str) -> dict[str, Array]:
     return {n[len(prefix) :]: v for n, v in w.items() if n.startswith(prefix)}
 
 
-def layer_norm(w: Mapping[str, Array], x: Array) -> Array:
+def layer_norm(w: Mapping[str, Array], x: Array, eps: float) -> Array:
     mean = np.mean(x, axis=-1, keepdims=True)
     var = np.mean((x - mean) ** 2, axis=-1, keepdims=True)  # biased, as torch and nanoGPT
-    return (x - mean) / np.sqrt(var + LAYER_NORM_EPS) * w["gamma"] + w["beta"]
+    return (x - mean) / np.sqrt(var + eps) * w["gamma"] + w["beta"]
 
 
 def gelu(x: Array) -> Array:
@@ -47,12 +46,12 @@ def mlp(w: Mapping[str, Array], x: Array) -> tuple[Array, dict[str, Array]]:
 def transformer_block(
     w: Mapping[str, Array], config: TransformerBlockConfig, x: Array, mask: Array | None = None
 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
-    x_1 = layer_norm(sub(w, "ln_1."), x)
+    x_1 = layer_norm(sub(w, "ln_1."), x, config.layer_norm_eps)
     (attended, _), attention_mids = multi_head_attention(
         sub(w, "attention."), attention_of(config), x_1, x_1, x_1, mask
     )
     a = x + attended  # (B, T, D)
-    x_2 = layer_norm(sub(w, "ln_2."), a)
+    x_2 = layer_norm(sub(w, "ln_2."), a, config.layer_norm_eps)
     mlp_out, mlp_mids = mlp(sub(w, "mlp."), x_2)
     output = a + mlp_out  # (B, T, D)
     mids = {
@@ -67,18 +66,24 @@ def transformer_block(
 
 
 def tiny_gpt(
-    w: Mapping[str, Array], config: TinyGPTConfig, tokens: Array, mask: Array | None = None
+    w: Mapping[str, Array],
+    config: TinyGPTConfig,
+    tokens: Array,
+    mask: Array | None = None,
+    positions: Array | None = None,
 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
-    T = tokens.shape[1]
+    """``positions`` (B, T): each token's position, as the twins' (None: 0 .. T - 1)."""
+    if positions is None:
+        positions = np.arange(tokens.shape[1])  # (T,)
     # One-hot products, as the twins (an exact lookup: one nonzero term per row).
     token_embedding = np.eye(config.vocab_size)[tokens] @ w["W_te"]  # (B, T, D)
-    position_embedding = np.eye(config.max_len)[np.arange(T)] @ w["W_pe"]  # (T, D)
+    position_embedding = np.eye(config.max_len)[positions] @ w["W_pe"]  # (T, D), or (B, T, D) for given positions
     h = token_embedding + position_embedding  # (B, T, D)
     mids = {"h_0": h}
     for n in range(config.num_layers):
         (h,), block_mids = transformer_block(sub(w, f"blocks.{n}."), block_of(config), h, mask)
         mids.update({f"blocks.{n}.{k}": m for k, m in block_mids.items()})
-    h_f = layer_norm(sub(w, "ln_f."), h)
+    h_f = layer_norm(sub(w, "ln_f."), h, config.layer_norm_eps)
     logits = h_f @ (w["W_te"].T if config.tie_embeddings else w["W_head"])  # (B, T, V)
     mids.update({"h_f": h_f, "logits": logits})
     return (logits,), mids

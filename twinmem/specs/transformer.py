@@ -1,7 +1,7 @@
 """Registry entries of the decoder-only transformer: canonical weight shapes, example inputs, FLOPs, variants.
 
-The configs, the shared constants (LayerNorm epsilon, the GELU form) and the input checks are
-``twinmem.configs.transformer``.
+The configs (LayerNorm epsilon is a field of them, default 1e-5), the shared constants (the GELU form)
+and the input checks are ``twinmem.configs.transformer``.
 """
 
 from __future__ import annotations
