@@ -262,11 +262,31 @@ def check_finite(weights: Mapping[str, object]) -> None:
             )
 
 
+def _dtypes_numpy_lacks(path: Path) -> list[str]:
+    """The safetensors dtypes in the file's header that NumPy has no type for (BF16, F8_*), if the header reads."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            header = json.loads(f.read(size)) if 0 < size < 100_000_000 else {}
+    except (OSError, ValueError):
+        return []  # not a safetensors header: safe_open says so below
+    dtypes = {v.get("dtype") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
+    return sorted(d for d in dtypes if isinstance(d, str) and (d == "BF16" or d.startswith("F8")))
+
+
 def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:
     """Load a safetensors file; returns (weights, metadata). Refuses anything that is not safetensors."""
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{str(path)!r} is a directory; expected a safetensors weight file")
     if not path.is_file():
         raise FileNotFoundError(f"Weight file not found: {str(path)!r}")
+    unreadable = _dtypes_numpy_lacks(path)
+    if unreadable:
+        raise ValueError(
+            f"{str(path)!r} holds {', '.join(unreadable)} tensors: twinmem loads float32 and float64 weights "
+            "(cast the file to float32 first)"
+        )
     try:
         with safe_open(str(path), framework="numpy") as f:
             metadata = dict(f.metadata() or {})
