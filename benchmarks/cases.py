@@ -30,8 +30,9 @@ GENERATION_PASSES = ("prefill", "decode_cached", "decode_uncached")
 GENERATION = {
     "quick": [("V256 D128 N2 H4 B4", dict(vocab_size=256, d_model=128, num_heads=4, head_dim=32, num_layers=2), 4, (64, 256))],
     "full": [
-        ("V1024 D256 N4 H4 B8", dict(vocab_size=1024, d_model=256, num_heads=4, head_dim=64, num_layers=4), 8,
-         (64, 128, 256, 512, 1024, 2048))
+        (f"{p} V1024 D256 N4 H4 B8", dict(vocab_size=1024, d_model=256, num_heads=4, head_dim=64, num_layers=4, path=p),
+         8, (64, 128, 256, 512, 1024, 2048))
+        for p in ("explicit", "fused")  # the quick profile's budget holds the explicit path only
     ],
 }  # fmt: skip
 PASSES = ("forward", "train")  # train = forward + gradients of every weight and floating input

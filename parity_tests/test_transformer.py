@@ -24,12 +24,13 @@ def _prompt(config, batch=3, steps=3, seed=1):
     return np.random.default_rng(seed).integers(0, config.vocab_size, (batch, steps)).astype(np.int64)
 
 
+@pytest.mark.parametrize("variant", ["untied", "fused"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("framework", FRAMEWORKS)
-def test_cached_steps_equal_full_forward(framework, dtype):
+def test_cached_steps_equal_full_forward(framework, dtype, variant):
     need(framework)
     run = __import__(f"{framework}_impl.run", fromlist=["to_tensors", "to_numpy"])
-    model, config = _model(framework, dtype, "untied")
+    model, config = _model(framework, dtype, variant)
     tokens = run.to_tensors({"t": _prompt(config, steps=config.max_len)}, dtype)["t"]
     (full,) = model(tokens)
     caches = model.init_cache(3)
@@ -131,7 +132,7 @@ def test_bad_positions_and_generate_masks_are_named(framework):
 
 
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "graph"])
-@pytest.mark.parametrize("variant", ["default", "untied"])
+@pytest.mark.parametrize("variant", ["default", "untied", "fused"])
 def test_greedy_generation_agrees_across_twins_and_without_cache(variant, graph):
     need("tf")
     need("torch")
@@ -147,6 +148,17 @@ def test_greedy_generation_agrees_across_twins_and_without_cache(variant, graph)
     assert first.shape == (3, 8) and np.array_equal(first[:, :3], prompt)
     for name, tokens in results.items():
         assert np.array_equal(tokens, first), f"{name} differs: {tokens.tolist()} vs {first.tolist()}"
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_fused_attention_generates_the_explicit_paths_tokens(framework):
+    # The same weights (same shapes, same seed): the fused kernel must decode what the explicit path does.
+    need(framework)
+    tokens = {}
+    for variant in ("default", "fused"):
+        model, config = _model(framework, variant=variant)
+        tokens[variant] = np.asarray(model.generate(_prompt(config), 5, use_cache=True))
+    np.testing.assert_array_equal(tokens["fused"], tokens["default"])
 
 
 def test_sampling_with_given_uniforms_agrees():

@@ -18,12 +18,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from twinmem import checks
-from twinmem.configs.attention import MultiHeadAttentionConfig, check_cache_room
+from twinmem.configs.attention import PATHS, MultiHeadAttentionConfig, check_cache_room
 
 # Chosen once for all three sides, as the docstring says: the default LayerNorm epsilon (torch's and
 # nanoGPT's), and the constants of GELU's tanh approximation.
@@ -49,6 +49,8 @@ class TransformerBlockConfig(checks.CheckedConfig):
     num_heads: int = 4  # H
     head_dim: int = 4  # d_h, features per head (D // H in GPT-2)
     layer_norm_eps: float = LAYER_NORM_EPS  # epsilon, added to the variance in both LayerNorms
+    path: str = "explicit"  # of the attention: "explicit" | "fused" (the framework's attention kernel)
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -65,6 +67,8 @@ class TinyGPTConfig(checks.CheckedConfig):
     num_layers: int = 2  # N, decoder blocks
     tie_embeddings: bool = True  # the LM head is W_te^T (no weight of its own), as in GPT-2
     layer_norm_eps: float = LAYER_NORM_EPS  # epsilon of every LayerNorm (GPT-2's layer_norm_epsilon)
+    path: str = "explicit"  # of every block's attention, as TransformerBlockConfig
+    CHOICES: ClassVar[dict[str, tuple[str, ...]]] = {"path": PATHS}
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -74,7 +78,7 @@ class TinyGPTConfig(checks.CheckedConfig):
 def attention_of(config: TransformerBlockConfig) -> MultiHeadAttentionConfig:
     """The block's self-attention: causal, D in and out."""
     return MultiHeadAttentionConfig(
-        d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim, causal=True
+        d_model=config.d_model, num_heads=config.num_heads, head_dim=config.head_dim, causal=True, path=config.path
     )
 
 
@@ -84,6 +88,7 @@ def block_of(config: TinyGPTConfig) -> TransformerBlockConfig:
         num_heads=config.num_heads,
         head_dim=config.head_dim,
         layer_norm_eps=config.layer_norm_eps,
+        path=config.path,
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from twinmem.configs.attention import PATHS
 from twinmem.configs.transformer import MLP_RATIO, TinyGPTConfig, TransformerBlockConfig, block_of
 from twinmem.entry import ModelEntry
 from twinmem.reference import transformer as ref
@@ -91,11 +92,16 @@ ENTRIES.append(
         reference=ref.transformer_block,
         outputs=("output",),
         flops=lambda c, x: block_flops(c, *x["x"].shape[:2]),
+        variants={"default": {}, "fused": {"path": "fused"}},
         bench_shapes={
-            "quick": [("B8 T64 D128 H4", dict(d_model=128, num_heads=4, head_dim=32), dict(batch=8, steps=64))],
+            "quick": [
+                (f"{p} B8 T64 D128 H4", dict(d_model=128, num_heads=4, head_dim=32, path=p), dict(batch=8, steps=64))
+                for p in PATHS
+            ],
             "full": [
-                (f"B8 T{t} D256 H4", dict(d_model=256, num_heads=4, head_dim=64), dict(batch=8, steps=t))
+                (f"{p} B8 T{t} D256 H4", dict(d_model=256, num_heads=4, head_dim=64, path=p), dict(batch=8, steps=t))
                 for t in (64, 128, 256, 512)
+                for p in PATHS
             ],
         },
         summary="pre-LayerNorm GPT decoder block: causal multi-head self-attention and a 4x GELU MLP",
@@ -113,14 +119,15 @@ ENTRIES.append(
         reference=ref.tiny_gpt,
         outputs=("logits",),
         flops=gpt_flops,
-        variants={"default": {}, "untied": {"tie_embeddings": False}},
+        variants={"default": {}, "untied": {"tie_embeddings": False}, "fused": {"path": "fused"}},
         bench_shapes={
             "quick": [
                 (
-                    "V256 D128 N2 B4 T64",
-                    dict(vocab_size=256, max_len=64, d_model=128, num_heads=4, head_dim=32, num_layers=2),
+                    f"{p} V256 D128 N2 B4 T64",
+                    dict(vocab_size=256, max_len=64, d_model=128, num_heads=4, head_dim=32, num_layers=2, path=p),
                     dict(batch=4, steps=64),
                 )
+                for p in PATHS
             ],
             "full": [
                 (
