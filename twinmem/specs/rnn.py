@@ -99,15 +99,16 @@ _FULL = [(h, b, t) for h in (128, 256, 512, 1024) for b in (16, 64) for t in (50
 
 
 def _bench(quick_path: str) -> dict[str, list[tuple[str, dict[str, Any], dict[str, Any]]]]:
-    # One quick shape per kind (the quick profile's budget); the family's quick cases cover both paths
-    # (rnn and gru explicit, lstm fused) and the full profile sweeps both paths for every kind.
+    # One quick shape per kind and path, so that the twin / built-in table compares the twin's fastest
+    # path; ``quick_path`` first, as it also gets the latency case. The full profile sweeps both.
     return {
         "quick": [
             (
-                f"{quick_path} H128 B16 T50",
-                dict(input_size=128, hidden_size=128, path=quick_path),
+                f"{p} H128 B16 T50",
+                dict(input_size=128, hidden_size=128, path=p),
                 dict(batch=16, steps=50),
             )
+            for p in (quick_path, "explicit" if quick_path == "fused" else "fused")
         ],
         "full": [
             (
