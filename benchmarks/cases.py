@@ -33,6 +33,11 @@ GENERATION = {
         (f"{p} V1024 D256 N4 H4 B8", dict(vocab_size=1024, d_model=256, num_heads=4, head_dim=64, num_layers=4, path=p),
          8, (64, 128, 256, 512, 1024, 2048))
         for p in ("explicit", "fused")  # the quick profile's budget holds the explicit path only
+    ] + [
+        # GPT-2 small (124M parameters) decoding one sequence, as a converted checkpoint does.
+        (f"{p} gpt2-small V50257 D768 N12 H12 B1",
+         dict(vocab_size=50257, d_model=768, num_heads=12, head_dim=64, num_layers=12, path=p), 1, (128, 1024))
+        for p in ("explicit", "fused")
     ],
 }  # fmt: skip
 PASSES = ("forward", "train")  # train = forward + gradients of every weight and floating input

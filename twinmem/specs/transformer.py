@@ -136,6 +136,16 @@ ENTRIES.append(
                     dict(batch=8, steps=t),
                 )
                 for t in (128, 256, 512, 1024, 2048)
+            ]
+            + [
+                # GPT-2 small itself (124M parameters), one sequence of its full window: what a converted
+                # checkpoint costs (twinmem convert --from hf).
+                (
+                    f"{p} gpt2-small V50257 D768 N12 H12 B1 T1024",
+                    dict(vocab_size=50257, max_len=1024, d_model=768, num_heads=12, head_dim=64, num_layers=12, path=p),
+                    dict(batch=1, steps=1024),
+                )
+                for p in PATHS
             ],
         },
         summary="GPT-style decoder: token and position embeddings, N blocks, final LayerNorm, (tied) LM head",
