@@ -101,3 +101,23 @@ def test_a_twin_that_drops_every_intermediate_fails(monkeypatch):
     records, _ = parity.check_model("scaled_dot_product_attention", "default", "float64")
     failed = {(r.pair, r.quantity) for r in records if not r.ok}
     assert ("tf-torch", "mid:attention_weights") in failed
+
+
+def test_twins_that_err_apart_fail_the_same_order_check():
+    u = parity.UNIT_ROUNDOFF["bfloat16"]
+
+    def record(pair, error_u):
+        rel = error_u * u
+        return parity.Record(
+            "m", "bfloat16", pair, "out:y", rel, rel, parity.TOLERANCES["bfloat16"], True, "", error_u
+        )
+
+    # Both within the bound, one 3.5 times the other (floored at 1 u): the tf-torch record fails, and says why.
+    records = [record("tf-torch", 3.0), record("tf-reference", 0.5), record("torch-reference", 3.5)]
+    parity.same_order(records)
+    assert not records[0].ok and "not of the same order" in records[0].where and records[1].ok and records[2].ok
+    assert "= 3 u (bound 6 u)" in records[0].line()
+    # Below one u rounding alone decides: 0.1 u against 0.9 u is the same order.
+    records = [record("tf-torch", 0.8), record("tf-reference", 0.1), record("torch-reference", 0.9)]
+    parity.same_order(records)
+    assert all(r.ok for r in records)

@@ -3,6 +3,14 @@
 Mask convention (the whole project): a boolean mask, True = attend / valid position, as in Keras.
 Every forward takes ``return_intermediates``; when True it returns ``(outputs, intermediates)``
 with the intermediates named as in ``twinmem.reference.attention``.
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16 every tensor is
+stored in the dtype and every step rounds its result to it, and both twins make the same rounding
+choices, stated here rather than left to each framework: a matmul or tensordot multiplies its 16-bit
+operands in float32 and rounds the float32 sum once (``core.matmul``); the softmax runs in float32
+(scores upcast, weights rounded once); the fused kernel runs in float32 on the 16-bit q, k, v and
+rounds its output once; elementwise steps (bias adds, tanh, the 1/sqrt(d_k) scale, itself the dtype's
+sqrt(d_k)) round once each. Masked scores are the dtype's finite minimum, never -inf.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ import math
 import keras
 import tensorflow as tf
 
-from tf_impl.core import Twin, check_tensors, known_values, weight
+from tf_impl.core import Twin, check_tensors, known_values, matmul, tensordot, upcast, weight
 from twinmem.configs.attention import (
     AdditiveAttentionConfig,
     LuongAttentionConfig,
@@ -29,12 +37,13 @@ def masked_softmax(scores, mask):
     """Softmax over the last axis; masked positions get exactly zero weight, an all-masked row zeros.
 
     Masked scores become the dtype's most negative finite value, not -inf: exp() of it underflows to
-    exactly 0 and an all-masked row never computes inf - inf = NaN.
+    exactly 0 and an all-masked row never computes inf - inf = NaN. In bfloat16 and float16 the softmax
+    runs in float32 (the scores upcast, the weights rounded once to the scores' dtype).
     """
     if mask is None:
-        return tf.nn.softmax(scores, axis=-1)
+        return tf.cast(tf.nn.softmax(upcast(scores), axis=-1), scores.dtype)
     scores = tf.where(mask, scores, scores.dtype.min)
-    weights = tf.nn.softmax(scores, axis=-1)
+    weights = tf.cast(tf.nn.softmax(upcast(scores), axis=-1), scores.dtype)
     return tf.where(mask, weights, tf.zeros_like(weights))
 
 
@@ -58,14 +67,14 @@ def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     if mask is not None:  # the key-padding mask, (..., 1, T)
         k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
     q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
-    scores = tf.matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
+    scores = matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
     if causal:
         if q_positions is None:
             q_positions = tf.range(q_len) + (kv_len - q_len)
         c = causal_mask(q_positions, tf.range(kv_len))
         mask = c if mask is None else tf.logical_and(mask, c)
     attention_weights = masked_softmax(scores, mask)
-    return tf.matmul(attention_weights, v), attention_weights, scores
+    return matmul(attention_weights, v), attention_weights, scores
 
 
 def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
@@ -74,10 +83,13 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     A query whose keys are all masked would make the kernel take a softmax over nothing (uniform
     weights here): its row is given every key instead, and its output is set to zero afterwards, as
     the explicit path's zero weights give; a zeroed row passes no gradient back, so no masked key
-    influences anything. q, k, v: (B, T, d) or (B, H, T, d); Keras takes (B, T, H, d).
+    influences anything. In bfloat16 and float16 the kernel runs in float32 on the 16-bit values and
+    its output is rounded once: each framework's 16-bit kernel has its own precision inside.
+    q, k, v: (B, T, d) or (B, H, T, d); Keras takes (B, T, H, d).
     """
     if mask is not None:  # the key-padding mask, (..., 1, T)
         k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
+    dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
     q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
     if causal:
         if q_positions is None:
@@ -100,7 +112,7 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     output = tf.transpose(output, (0, 2, 1, 3))  # (B, H, Tq, d)
     if mask is not None:
         output = tf.where(any_key, output, tf.zeros_like(output))
-    return output[:, 0] if one_head else output
+    return tf.cast(output[:, 0] if one_head else output, dtype)
 
 
 class AdditiveAttention(Twin):
@@ -119,7 +131,7 @@ class AdditiveAttention(Twin):
 
     Args:
         config: ``AdditiveAttentionConfig`` (query_dim, value_dim, units).
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         query: (B, Dq) or (B, Tq, Dq).
@@ -145,16 +157,15 @@ class AdditiveAttention(Twin):
         check_query_values(self.config, query, values, mask, self.compute_dtype)
         values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
-        query_features = tf.matmul(q, self.W1) + self.b1  # (B, Tq, U)
-        value_features = tf.matmul(values, self.W2) + self.b2  # (B, T, U)
+        query_features = matmul(q, self.W1, self.b1)  # (B, Tq, U)
+        value_features = matmul(values, self.W2, self.b2)  # (B, T, U)
         # tensordot, not matmul: TF 2.21's oneDNN float32 BatchMatMul returns garbage (and corrupts the
         # heap) for a (B, 1, T, U) @ (U, 1) broadcast, i.e. a rank-2 query; float64 and torch are fine.
-        scores = (
-            tf.tensordot(tf.tanh(query_features[:, :, None, :] + value_features[:, None, :, :]), self.V, axes=1)
-            + self.b_V
-        )[..., 0]  # (B, Tq, T)
+        scores = tensordot(tf.tanh(query_features[:, :, None, :] + value_features[:, None, :, :]), self.V, self.b_V)[
+            ..., 0
+        ]  # (B, Tq, T)
         attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])  # (B, Tq, T)
-        context = tf.matmul(attention_weights, values)  # (B, Tq, Dv)
+        context = matmul(attention_weights, values)  # (B, Tq, Dv)
         mids = {
             "query_features": query_features,
             "value_features": value_features,
@@ -202,19 +213,18 @@ class LuongAttention(Twin):
         c = self.config
         q = query[:, None, :] if query.shape.rank == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":
-            scores = tf.matmul(q, values, transpose_b=True)  # (B, Tq, T)
+            scores = matmul(q, values, transpose_b=True)  # (B, Tq, T)
         elif c.score == "general":
-            scores = tf.matmul(q, tf.matmul(values, self.W_a), transpose_b=True)  # (B, Tq, T)
+            scores = matmul(q, matmul(values, self.W_a), transpose_b=True)  # (B, Tq, T)
         else:
             W_aq, W_av = self.W_a[: c.query_dim], self.W_a[c.query_dim :]
             # tensordot for the same oneDNN broadcast bug as in AdditiveAttention (matvec hits it too).
-            scores = tf.tensordot(
-                tf.tanh(tf.matmul(q, W_aq)[:, :, None, :] + tf.matmul(values, W_av)[:, None, :, :]),
+            scores = tensordot(
+                tf.tanh(matmul(q, W_aq)[:, :, None, :] + matmul(values, W_av)[:, None, :, :]),
                 self.v_a,
-                axes=1,
             )
         attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])
-        context = tf.matmul(attention_weights, values)  # (B, Tq, Dv)
+        context = matmul(attention_weights, values)  # (B, Tq, Dv)
         mids = {"scores": scores, "attention_weights": attention_weights}
         if query.shape.rank == 2:
             context, attention_weights = context[:, 0], attention_weights[:, 0]
@@ -347,9 +357,13 @@ class MultiHeadAttention(Twin):
             raise ValueError(
                 f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"
             )
-        q = self.split_heads(tf.matmul(query, self.W_q) + self.b_q)  # (B, H, Tq, d_h)
-        k = self.split_heads(tf.matmul(key, self.W_k) + self.b_k)  # (B, H, T, d_h)
-        v = self.split_heads(tf.matmul(value, self.W_v) + self.b_v)  # (B, H, T, d_h)
+        if mask is not None and cache is None:
+            # Masked key and value rows are zeroed before the projections too: zeroing k and v alone keeps a
+            # NaN there out of the output, but not out of W_k's and W_v's gradients (NaN * 0 = NaN).
+            key, value = without_masked(key, mask[:, :, None]), without_masked(value, mask[:, :, None])  # (B, T, D)
+        q = self.split_heads(matmul(query, self.W_q, self.b_q))  # (B, H, Tq, d_h)
+        k = self.split_heads(matmul(key, self.W_k, self.b_k))  # (B, H, T, d_h)
+        v = self.split_heads(matmul(value, self.W_v, self.b_v))  # (B, H, T, d_h)
         q_positions = None
         if cache is not None:
             q_positions = cache.append(k, v)
@@ -366,7 +380,7 @@ class MultiHeadAttention(Twin):
             mids = {"q": q, "k": k, "v": v, "scores": scores, "attention_weights": attention_weights}
         B, Tq = tf.shape(heads)[0], tf.shape(heads)[2]
         concat = tf.reshape(tf.transpose(heads, (0, 2, 1, 3)), (B, Tq, c.num_heads * c.head_dim))  # (B, Tq, H d_h)
-        output = tf.matmul(concat, self.W_o) + self.b_o  # (B, Tq, D)
+        output = matmul(concat, self.W_o, self.b_o)  # (B, Tq, D)
         outputs = (output, attention_weights)
         mids["heads"] = heads
         return (outputs, mids) if return_intermediates else outputs

@@ -14,7 +14,15 @@ import numpy as np
 import tensorflow as tf
 
 from twinmem import checks
-from twinmem.weights import INITIALIZERS, check_finite, check_saved_config, check_weights, kernel_std, load_weights
+from twinmem.weights import (
+    INITIALIZERS,
+    cast_to,
+    check_finite,
+    check_saved_config,
+    check_weights,
+    kernel_std,
+    load_weights,
+)
 
 
 def weight(layer: keras.layers.Layer, name: str, shape: tuple[int, ...], init: str = "kernel") -> keras.Variable:
@@ -24,6 +32,39 @@ def weight(layer: keras.layers.Layer, name: str, shape: tuple[int, ...], init: s
         raise ValueError(f"Expected `init` to be one of {INITIALIZERS}. Received: {init!r}")
     initializer = keras.initializers.RandomNormal(stddev=kernel_std(shape)) if init == "kernel" else init
     return layer.add_weight(shape=shape, initializer=initializer, name=name)
+
+
+def upcast(x):
+    """x in float32 if it is 16-bit (bfloat16, float16), else x itself: for the steps a family's docstring
+    computes in float32 (softmax, LayerNorm, GELU, the sums of a matmul)."""
+    return tf.cast(x, tf.float32) if checks.is_low_precision(x.dtype) else x
+
+
+def matmul(a, b, bias=None, transpose_b=False):
+    """a @ b (b^T with ``transpose_b``) + ``bias``; 16-bit operands are multiplied and added in float32 and
+    the result rounded once.
+
+    Their values are float32 values, so the products are exact and the sums are float32's, whatever a
+    framework's own 16-bit kernel would accumulate in (CPU kernels differ, and on a GPU torch may reduce
+    float16 in float16): both twins round the same float32 sum once, to the operands' dtype. The bias
+    is added in float32 too, so that its gradient, a sum over every leading axis, is summed in float32:
+    TF 2.21 on CPU sums a float16 tensor over several axes with float16 partial sums (measured: a
+    multi-head attention's b_k gradient 4 u off the reference, torch's 2.4 u), torch in float32.
+    """
+    if not checks.is_low_precision(a.dtype):
+        y = tf.matmul(a, b, transpose_b=transpose_b)
+        return y if bias is None else y + bias
+    y = tf.matmul(upcast(a), upcast(b), transpose_b=transpose_b)
+    return tf.cast(y if bias is None else y + upcast(bias), a.dtype)
+
+
+def tensordot(a, b, bias=None):
+    """a (..., U) . b (U, ...) + ``bias``, contracting one axis; 16-bit operands as ``matmul``."""
+    if not checks.is_low_precision(a.dtype):
+        y = tf.tensordot(a, b, axes=1)
+        return y if bias is None else y + bias
+    y = tf.tensordot(upcast(a), upcast(b), axes=1)
+    return tf.cast(y if bias is None else y + upcast(bias), a.dtype)
 
 
 def embed(E, ids):
@@ -73,6 +114,7 @@ class Twin(keras.layers.Layer):
     """Base of the TF twins. Weight names are the attribute names, sub-twins add ``name.``."""
 
     def __init__(self, **kwargs):
+        checks.check_twin_dtype(kwargs.get("dtype", "float32"))
         # No autocast of float inputs to the layer's dtype: the input checks refuse a wrong dtype, as in torch.
         super().__init__(autocast=False, **kwargs)
         # Masks are explicit call arguments here; Keras' implicit mask propagation stays out of it
@@ -125,12 +167,16 @@ class Twin(keras.layers.Layer):
     ) -> None:
         """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype.
 
+        The cast rounds to nearest, ties to even, once, from the weights' own precision (a float32 or
+        float64 file into a bfloat16 or float16 twin: ``twinmem.weights.cast_to``); a bfloat16 file reads as
+        it is (``ml_dtypes.bfloat16``).
+
         A file's saved config must be this twin's (``ignore_config=True`` skips that check); NaN or
         infinite weights are refused unless ``allow_nonfinite``. Nothing is assigned unless all pass.
         """
         if isinstance(weights, str | Path):
             source = repr(str(weights))
-            weights, metadata = load_weights(weights)
+            weights, metadata = load_weights(weights, bfloat16=True)
             if not ignore_config:
                 check_saved_config(metadata, getattr(self, "config", None), type(self).__name__, source)
         elif not isinstance(weights, Mapping):
@@ -143,7 +189,7 @@ class Twin(keras.layers.Layer):
         if not allow_nonfinite:
             check_finite(weights)
         for name, variable in variables.items():
-            variable.assign(np.asarray(weights[name]).astype(variable.dtype))
+            variable.assign(cast_to(weights[name], checks.dtype_name(variable.dtype)))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
         return {name: np.array(v.numpy()) for name, v in self.canonical_variables().items()}

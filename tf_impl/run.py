@@ -7,10 +7,12 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from twinmem.weights import cast_to
+
 
 def to_tensors(inputs: Mapping[str, np.ndarray], dtype: str) -> dict:
     """Floating inputs in the twin's dtype; masks and token ids as they are."""
-    return {n: tf.constant(x.astype(dtype) if x.dtype.kind == "f" else x) for n, x in inputs.items()}
+    return {n: tf.constant(cast_to(x, dtype) if x.dtype.kind == "f" else x) for n, x in inputs.items()}
 
 
 def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype: str):
@@ -23,7 +25,7 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
         outputs, mids = model(**x, return_intermediates=True)
         loss = tf.add_n(
             [
-                tf.reduce_sum(o * tf.constant(c.astype(dtype)))
+                tf.reduce_sum(o * tf.constant(cast_to(c, dtype)))
                 for o, c in zip(outputs, cotangents, strict=True)
                 if c is not None
             ]
@@ -36,11 +38,13 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
     # A tf.gather of a weight outside core.embed yields a sparse IndexedSlices gradient; made dense to compare.
     grads = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
     return (
-        tuple(None if o is None else np.asarray(o) for o in outputs),  # None: a fused path's weights
-        {n: np.asarray(m) for n, m in mids.items()},
-        {n: np.asarray(g) for n, g in zip(sources, grads, strict=True)},
+        tuple(None if o is None else to_numpy(o) for o in outputs),  # None: a fused path's weights
+        {n: to_numpy(m) for n, m in mids.items()},
+        {n: to_numpy(g) for n, g in zip(sources, grads, strict=True)},
     )
 
 
 def to_numpy(x) -> np.ndarray:
-    return np.asarray(x)
+    """As NumPy; bfloat16 and float16 as float64 (exact), which every NumPy function takes."""
+    x = np.asarray(x)
+    return x.astype(np.float64) if x.dtype.name in ("bfloat16", "float16") else x

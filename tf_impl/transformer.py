@@ -5,6 +5,12 @@ twin, and ``TinyGPT``: embeddings, N blocks, a final LayerNorm and a (tied) lang
 with cached generation. LayerNorm epsilon (a config field) and the GELU form: ``twinmem.configs.transformer``.
 
 Mask convention (the whole project): bool (B, T), True = valid position (a key that may be attended).
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16, the attention
+family's rules (``tf_impl/attention.py``'s docstring: matmuls summed in float32 and rounded once,
+softmax in float32) plus: LayerNorm runs in float32 throughout (mean, variance, normalisation, gain
+and shift; epsilon = 1e-5 is not a bfloat16 number) and rounds its output once; GELU runs in float32
+and rounds once; residual adds and embedding sums round once each, in the dtype.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import KVCache, MultiHeadAttention
-from tf_impl.core import Twin, check_tensors, embed, known_values, weight
+from tf_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -32,7 +38,9 @@ from twinmem.configs.transformer import (
 
 def gelu(x):
     # The formula, not tf.nn.gelu: TF's fused kernel is 9e-10 off it in float64 (see twinmem.configs.transformer).
-    return 0.5 * x * (1.0 + tf.tanh(GELU_C * (x + GELU_CUBIC * x**3)))
+    # In float32 for a 16-bit x, rounded once (the module docstring).
+    y = upcast(x)
+    return tf.cast(0.5 * y * (1.0 + tf.tanh(GELU_C * (y + GELU_CUBIC * y**3))), x.dtype)
 
 
 class LayerNorm(Twin):
@@ -52,9 +60,10 @@ class LayerNorm(Twin):
         self.beta = weight(self, "beta", (features,), "zeros")
 
     def call(self, x):
-        mean = tf.reduce_mean(x, axis=-1, keepdims=True)
-        var = tf.reduce_mean((x - mean) ** 2, axis=-1, keepdims=True)
-        return (x - mean) / tf.sqrt(var + self.eps) * self.gamma + self.beta
+        y = upcast(x)  # float32 throughout for a 16-bit x, rounded once at the end (the module docstring)
+        mean = tf.reduce_mean(y, axis=-1, keepdims=True)
+        var = tf.reduce_mean((y - mean) ** 2, axis=-1, keepdims=True)
+        return tf.cast((y - mean) / tf.sqrt(var + self.eps) * upcast(self.gamma) + upcast(self.beta), x.dtype)
 
 
 class MLP(Twin):
@@ -75,9 +84,9 @@ class MLP(Twin):
         self.b_proj = weight(self, "b_proj", (d_model,), "zeros")
 
     def call(self, x, return_intermediates=False):
-        u = tf.matmul(x, self.W_fc) + self.b_fc  # (B, T, 4D)
+        u = matmul(x, self.W_fc, self.b_fc)  # (B, T, 4D)
         h = gelu(u)
-        output = tf.matmul(h, self.W_proj) + self.b_proj  # (B, T, D)
+        output = matmul(h, self.W_proj, self.b_proj)  # (B, T, D)
         return (output, {"u": u, "h": h}) if return_intermediates else output
 
 
@@ -93,7 +102,7 @@ class TransformerBlock(Twin):
 
     Args:
         config: ``TransformerBlockConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         x: (B, T, D).
@@ -150,7 +159,7 @@ class TinyGPT(Twin):
 
     Args:
         config: ``TinyGPTConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         tokens: (B, T) int32 or int64, ids in [0, V), T <= T_max.
@@ -195,9 +204,9 @@ class TinyGPT(Twin):
             mids.update({f"blocks.{n}.{k}": m for k, m in block_mids.items()})
         h_f = self.ln_f(h)
         if c.tie_embeddings:
-            logits = tf.matmul(h_f, self.W_te, transpose_b=True)  # (B, T, V)
+            logits = matmul(h_f, self.W_te, transpose_b=True)  # (B, T, V)
         else:
-            logits = tf.matmul(h_f, self.W_head)  # (B, T, V)
+            logits = matmul(h_f, self.W_head)  # (B, T, V)
         mids.update({"h_f": h_f, "logits": logits})
         return ((logits,), mids) if return_intermediates else (logits,)
 

@@ -3,16 +3,22 @@
 Mask convention (the whole project): a boolean mask, True = attend / valid position, as in Keras.
 Every forward takes ``return_intermediates``; when True it returns ``(outputs, intermediates)``
 with the intermediates named as in ``twinmem.reference.attention``.
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16 every tensor is
+stored in the dtype and every step rounds its result to it, and both twins make the same rounding
+choices, stated here rather than left to each framework: a matmul or tensordot multiplies its 16-bit
+operands in float32 and rounds the float32 sum once (``core.matmul``); the softmax runs in float32
+(scores upcast, weights rounded once); the fused kernel runs in float32 on the 16-bit q, k, v and
+rounds its output once; elementwise steps (bias adds, tanh, the 1/sqrt(d_k) scale, itself the dtype's
+sqrt(d_k)) round once each. Masked scores are the dtype's finite minimum, never -inf.
 """
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 
-from torch_impl.core import Twin, check_tensors, known_values, weight
+from torch_impl.core import Twin, check_tensors, known_values, matmul, tensordot, upcast, weight
 from twinmem import checks
 from twinmem.configs.attention import (
     AdditiveAttentionConfig,
@@ -30,12 +36,13 @@ def masked_softmax(scores, mask):
     """Softmax over the last axis; masked positions get exactly zero weight, an all-masked row zeros.
 
     Masked scores become the dtype's most negative finite value, not -inf: exp() of it underflows to
-    exactly 0 and an all-masked row never computes inf - inf = NaN.
+    exactly 0 and an all-masked row never computes inf - inf = NaN. In bfloat16 and float16 the softmax
+    runs in float32 (the scores upcast, the weights rounded once to the scores' dtype).
     """
     if mask is None:
-        return torch.softmax(scores, dim=-1)
+        return torch.softmax(upcast(scores), dim=-1).to(scores.dtype)
     scores = torch.where(mask, scores, torch.finfo(scores.dtype).min)
-    weights = torch.softmax(scores, dim=-1)
+    weights = torch.softmax(upcast(scores), dim=-1).to(scores.dtype)
     return torch.where(mask, weights, torch.zeros_like(weights))
 
 
@@ -59,14 +66,18 @@ def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     if mask is not None:  # the key-padding mask, (..., 1, T)
         k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     q_len, kv_len = q.shape[-2], k.shape[-2]
-    scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(q.shape[-1])  # (..., Tq, T)
+    # Divided by sqrt(d_k) as a tensor of q's dtype, as the TF twin: torch divides by a Python float as a
+    # multiplication by its reciprocal in float32, another rounding than bfloat16 / bfloat16 (and TF's).
+    scores = matmul(q, k.transpose(-1, -2)) / torch.sqrt(
+        torch.tensor(q.shape[-1], dtype=q.dtype, device=q.device)
+    )  # (..., Tq, T)
     if causal:
         if q_positions is None:
             q_positions = torch.arange(q_len, device=q.device) + (kv_len - q_len)
         c = causal_mask(q_positions, torch.arange(kv_len, device=q.device))
         mask = c if mask is None else torch.logical_and(mask, c)
     attention_weights = masked_softmax(scores, mask)
-    return torch.matmul(attention_weights, v), attention_weights, scores
+    return matmul(attention_weights, v), attention_weights, scores
 
 
 def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
@@ -75,23 +86,25 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     A query whose keys are all masked would make the kernel take a softmax over nothing (NaN on some
     backends): its row is given every key instead, and its output is set to zero afterwards, as the
     explicit path's zero weights give; a zeroed row passes no gradient back, so no masked key
-    influences anything.
+    influences anything. In bfloat16 and float16 the kernel runs in float32 on the 16-bit values and
+    its output is rounded once: each framework's 16-bit kernel has its own precision inside.
     """
     if mask is not None:  # the key-padding mask, (..., 1, T)
         k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
+    dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
     q_len, kv_len = q.shape[-2], k.shape[-2]
     if causal and mask is None and q_positions is None and q_len == kv_len:
-        return F.scaled_dot_product_attention(q, k, v, is_causal=True)  # the kernel skips the masked blocks
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True).to(dtype)  # the kernel skips the masked blocks
     if causal:
         if q_positions is None:
             q_positions = torch.arange(q_len, device=q.device) + (kv_len - q_len)
         c = causal_mask(q_positions, torch.arange(kv_len, device=q.device))
         mask = c if mask is None else torch.logical_and(mask, c)
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v)
+        return F.scaled_dot_product_attention(q, k, v).to(dtype)
     any_key = torch.any(mask, dim=-1, keepdim=True)  # (..., Tq, 1)
     output = F.scaled_dot_product_attention(q, k, v, attn_mask=torch.logical_or(mask, ~any_key))
-    return torch.where(any_key, output, torch.zeros_like(output))
+    return torch.where(any_key, output, torch.zeros_like(output)).to(dtype)
 
 
 class AdditiveAttention(Twin):
@@ -110,7 +123,7 @@ class AdditiveAttention(Twin):
 
     Args:
         config: ``AdditiveAttentionConfig`` (query_dim, value_dim, units).
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         query: (B, Dq) or (B, Tq, Dq).
@@ -136,15 +149,14 @@ class AdditiveAttention(Twin):
         check_query_values(self.config, query, values, mask, self.compute_dtype)
         values = values if mask is None else without_masked(values, mask[:, :, None])  # (B, T, Dv)
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
-        query_features = torch.matmul(q, self.W1) + self.b1  # (B, Tq, U)
-        value_features = torch.matmul(values, self.W2) + self.b2  # (B, T, U)
+        query_features = matmul(q, self.W1, self.b1)  # (B, Tq, U)
+        value_features = matmul(values, self.W2, self.b2)  # (B, T, U)
         # tensordot, as the TF twin must (a oneDNN bug there); the same contraction either way.
-        scores = (
-            torch.tensordot(torch.tanh(query_features[:, :, None, :] + value_features[:, None, :, :]), self.V, dims=1)
-            + self.b_V
-        )[..., 0]  # (B, Tq, T)
+        scores = tensordot(torch.tanh(query_features[:, :, None, :] + value_features[:, None, :, :]), self.V, self.b_V)[
+            ..., 0
+        ]  # (B, Tq, T)
         attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])  # (B, Tq, T)
-        context = torch.matmul(attention_weights, values)  # (B, Tq, Dv)
+        context = matmul(attention_weights, values)  # (B, Tq, Dv)
         mids = {
             "query_features": query_features,
             "value_features": value_features,
@@ -192,18 +204,17 @@ class LuongAttention(Twin):
         c = self.config
         q = query[:, None, :] if query.dim() == 2 else query  # (B, Tq, Dq)
         if c.score == "dot":
-            scores = torch.matmul(q, values.transpose(1, 2))  # (B, Tq, T)
+            scores = matmul(q, values.transpose(1, 2))  # (B, Tq, T)
         elif c.score == "general":
-            scores = torch.matmul(q, torch.matmul(values, self.W_a).transpose(1, 2))  # (B, Tq, T)
+            scores = matmul(q, matmul(values, self.W_a).transpose(1, 2))  # (B, Tq, T)
         else:
             W_aq, W_av = self.W_a[: c.query_dim], self.W_a[c.query_dim :]
-            scores = torch.tensordot(
-                torch.tanh(torch.matmul(q, W_aq)[:, :, None, :] + torch.matmul(values, W_av)[:, None, :, :]),
+            scores = tensordot(
+                torch.tanh(matmul(q, W_aq)[:, :, None, :] + matmul(values, W_av)[:, None, :, :]),
                 self.v_a,
-                dims=1,
             )
         attention_weights = masked_softmax(scores, None if mask is None else mask[:, None, :])
-        context = torch.matmul(attention_weights, values)  # (B, Tq, Dv)
+        context = matmul(attention_weights, values)  # (B, Tq, Dv)
         mids = {"scores": scores, "attention_weights": attention_weights}
         if query.dim() == 2:
             context, attention_weights = context[:, 0], attention_weights[:, 0]
@@ -337,9 +348,13 @@ class MultiHeadAttention(Twin):
             raise ValueError(
                 f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"
             )
-        q = self.split_heads(torch.matmul(query, self.W_q) + self.b_q)  # (B, H, Tq, d_h)
-        k = self.split_heads(torch.matmul(key, self.W_k) + self.b_k)  # (B, H, T, d_h)
-        v = self.split_heads(torch.matmul(value, self.W_v) + self.b_v)  # (B, H, T, d_h)
+        if mask is not None and cache is None:
+            # Masked key and value rows are zeroed before the projections too: zeroing k and v alone keeps a
+            # NaN there out of the output, but not out of W_k's and W_v's gradients (NaN * 0 = NaN).
+            key, value = without_masked(key, mask[:, :, None]), without_masked(value, mask[:, :, None])  # (B, T, D)
+        q = self.split_heads(matmul(query, self.W_q, self.b_q))  # (B, H, Tq, d_h)
+        k = self.split_heads(matmul(key, self.W_k, self.b_k))  # (B, H, T, d_h)
+        v = self.split_heads(matmul(value, self.W_v, self.b_v))  # (B, H, T, d_h)
         q_positions = None
         if cache is not None:
             q_positions = cache.append(k, v)
@@ -356,7 +371,7 @@ class MultiHeadAttention(Twin):
             mids = {"q": q, "k": k, "v": v, "scores": scores, "attention_weights": attention_weights}
         B, Tq = heads.shape[0], heads.shape[2]
         concat = heads.permute(0, 2, 1, 3).reshape(B, Tq, c.num_heads * c.head_dim)  # (B, Tq, H d_h)
-        output = torch.matmul(concat, self.W_o) + self.b_o  # (B, Tq, D)
+        output = matmul(concat, self.W_o, self.b_o)  # (B, Tq, D)
         outputs = (output, attention_weights)
         mids["heads"] = heads
         return (outputs, mids) if return_intermediates else outputs

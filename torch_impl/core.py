@@ -11,7 +11,15 @@ import torch
 from torch import nn
 
 from twinmem import checks
-from twinmem.weights import INITIALIZERS, check_finite, check_saved_config, check_weights, kernel_std, load_weights
+from twinmem.weights import (
+    INITIALIZERS,
+    cast_to,
+    check_finite,
+    check_saved_config,
+    check_weights,
+    kernel_std,
+    load_weights,
+)
 
 
 def weight(shape: tuple[int, ...], dtype: str, init: str = "kernel") -> nn.Parameter:
@@ -25,6 +33,53 @@ def weight(shape: tuple[int, ...], dtype: str, init: str = "kernel") -> nn.Param
     else:
         nn.init.zeros_(value) if init == "zeros" else nn.init.ones_(value)
     return nn.Parameter(value)
+
+
+def upcast(x):
+    """x in float32 if it is 16-bit (bfloat16, float16), else x itself: for the steps a family's docstring
+    computes in float32 (softmax, LayerNorm, GELU, the sums of a matmul)."""
+    return x.to(torch.float32) if checks.is_low_precision(x.dtype) else x
+
+
+def matmul(a, b, bias=None):
+    """a @ b + ``bias``; 16-bit operands are multiplied and added in float32 and the result rounded once.
+
+    Their values are float32 values, so the products are exact and the sums are float32's, whatever a
+    framework's own 16-bit kernel would accumulate in (CPU kernels differ, and on a GPU torch may reduce
+    float16 in float16): both twins round the same float32 sum once, to the operands' dtype. The bias
+    is added in float32 too, so that its gradient, a sum over every leading axis, is summed in float32:
+    TF 2.21 on CPU sums a float16 tensor over several axes with float16 partial sums (measured: a
+    multi-head attention's b_k gradient 4 u off the reference, torch's 2.4 u), torch in float32.
+    """
+    if not checks.is_low_precision(a.dtype):
+        y = torch.matmul(a, b)
+        return y if bias is None else y + bias
+    y = torch.matmul(upcast(a), upcast(b))
+    return (y if bias is None else y + upcast(bias)).to(a.dtype)
+
+
+def tensordot(a, b, bias=None):
+    """a (..., U) . b (U, ...) + ``bias``, contracting one axis; 16-bit operands as ``matmul``."""
+    if not checks.is_low_precision(a.dtype):
+        y = torch.tensordot(a, b, dims=1)
+        return y if bias is None else y + bias
+    y = torch.tensordot(upcast(a), upcast(b), dims=1)
+    return (y if bias is None else y + upcast(bias)).to(a.dtype)
+
+
+def from_numpy(x: np.ndarray, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """A NumPy array as a tensor (of ``dtype`` if given); an ml_dtypes bfloat16 array, which torch cannot
+    take, goes through float32, which holds its values exactly."""
+    if x.dtype.name == "bfloat16":
+        return torch.as_tensor(x.astype(np.float32)).to(torch.bfloat16 if dtype is None else dtype)
+    t = torch.as_tensor(x)
+    return t if dtype is None else t.to(dtype)
+
+
+def to_numpy(x: torch.Tensor) -> np.ndarray:
+    """A tensor as NumPy; bfloat16, which torch's .numpy() refuses, as ml_dtypes.bfloat16 (through float32, exact)."""
+    x = x.detach().cpu()
+    return cast_to(x.to(torch.float32).numpy(), "bfloat16") if x.dtype == torch.bfloat16 else x.numpy()
 
 
 def embed(E, ids):
@@ -47,6 +102,7 @@ class Twin(nn.Module):
     """Base of the torch twins. Weight names are the attribute names, sub-twins add ``name.``."""
 
     def __init__(self, dtype: str = "float32"):
+        checks.check_twin_dtype(dtype)
         super().__init__()
         # Keras' name for it: the dtype the twin computes in, which its float inputs must have.
         self.compute_dtype = dtype
@@ -84,12 +140,16 @@ class Twin(nn.Module):
     ) -> None:
         """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype.
 
+        The cast rounds to nearest, ties to even, once, from the weights' own precision (a float32 or
+        float64 file into a bfloat16 or float16 twin: ``twinmem.weights.cast_to``); a bfloat16 file reads as
+        it is (``ml_dtypes.bfloat16``).
+
         A file's saved config must be this twin's (``ignore_config=True`` skips that check); NaN or
         infinite weights are refused unless ``allow_nonfinite``. Nothing is assigned unless all pass.
         """
         if isinstance(weights, str | Path):
             source = repr(str(weights))
-            weights, metadata = load_weights(weights)
+            weights, metadata = load_weights(weights, bfloat16=True)
             if not ignore_config:
                 check_saved_config(metadata, getattr(self, "config", None), type(self).__name__, source)
         elif not isinstance(weights, Mapping):
@@ -103,7 +163,7 @@ class Twin(nn.Module):
             check_finite(weights)
         with torch.no_grad():
             for name, variable in variables.items():
-                variable.copy_(torch.as_tensor(np.asarray(weights[name])).to(variable.dtype))
+                variable.copy_(from_numpy(cast_to(weights[name], checks.dtype_name(variable.dtype))))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
-        return {name: v.detach().cpu().numpy().copy() for name, v in self.canonical_variables().items()}
+        return {name: to_numpy(v).copy() for name, v in self.canonical_variables().items()}

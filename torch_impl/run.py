@@ -7,10 +7,13 @@ from collections.abc import Mapping
 import numpy as np
 import torch
 
+from torch_impl.core import from_numpy
+from twinmem.weights import cast_to
+
 
 def to_tensors(inputs: Mapping[str, np.ndarray], dtype: str) -> dict:
     """Floating inputs in the twin's dtype; masks and token ids as they are."""
-    return {n: torch.as_tensor(x.astype(dtype) if x.dtype.kind == "f" else x) for n, x in inputs.items()}
+    return {n: from_numpy(cast_to(x, dtype) if x.dtype.kind == "f" else x) for n, x in inputs.items()}
 
 
 def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype: str):
@@ -23,18 +26,21 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
         loss = torch.zeros((), dtype=getattr(torch, dtype))
         for o, c in zip(outputs, cotangents, strict=True):
             if c is not None:
-                loss = loss + torch.sum(o * torch.as_tensor(c.astype(dtype)))
+                loss = loss + torch.sum(o * from_numpy(cast_to(c, dtype)))
     sources = {
         **{f"input:{n}": t for n, t in float_inputs.items()},
         **{f"weight:{n}": v for n, v in variables.items()},
     }
     grads = torch.autograd.grad(loss, list(sources.values()), allow_unused=True, materialize_grads=True)
     return (
-        tuple(None if o is None else o.detach().numpy() for o in outputs),  # None: a fused path's weights
-        {n: m.detach().numpy() for n, m in mids.items()},
-        {n: g.numpy() for n, g in zip(sources, grads, strict=True)},
+        tuple(None if o is None else to_numpy(o) for o in outputs),  # None: a fused path's weights
+        {n: to_numpy(m) for n, m in mids.items()},
+        {n: to_numpy(g) for n, g in zip(sources, grads, strict=True)},
     )
 
 
 def to_numpy(x) -> np.ndarray:
-    return x.detach().cpu().numpy()
+    """As NumPy; bfloat16 and float16 as float64 (exact), which every NumPy function takes (and torch's
+    .numpy() refuses bfloat16)."""
+    x = x.detach().cpu()
+    return x.to(torch.float64).numpy() if x.dtype in (torch.bfloat16, torch.float16) else x.numpy()

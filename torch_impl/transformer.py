@@ -5,6 +5,12 @@ twin, and ``TinyGPT``: embeddings, N blocks, a final LayerNorm and a (tied) lang
 with cached generation. LayerNorm epsilon (a config field) and the GELU form: ``twinmem.configs.transformer``.
 
 Mask convention (the whole project): bool (B, T), True = valid position (a key that may be attended).
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16, the attention
+family's rules (``tf_impl/attention.py``'s docstring: matmuls summed in float32 and rounded once,
+softmax in float32) plus: LayerNorm runs in float32 throughout (mean, variance, normalisation, gain
+and shift; epsilon = 1e-5 is not a bfloat16 number) and rounds its output once; GELU runs in float32
+and rounds once; residual adds and embedding sums round once each, in the dtype.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import torch
 from torch import nn
 
 from torch_impl.attention import KVCache, MultiHeadAttention
-from torch_impl.core import Twin, check_tensors, embed, known_values, weight
+from torch_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
 from twinmem.configs.transformer import (
     GELU_C,
     GELU_CUBIC,
@@ -35,7 +41,9 @@ from twinmem.configs.transformer import (
 
 def gelu(x):
     # The formula, as the TF twin must write it (TF's fused kernel is 9e-10 off it in float64).
-    return 0.5 * x * (1.0 + torch.tanh(GELU_C * (x + GELU_CUBIC * x**3)))
+    # In float32 for a 16-bit x, rounded once (the module docstring).
+    y = upcast(x)
+    return (0.5 * y * (1.0 + torch.tanh(GELU_C * (y + GELU_CUBIC * y**3)))).to(x.dtype)
 
 
 class LayerNorm(Twin):
@@ -55,9 +63,10 @@ class LayerNorm(Twin):
         self.beta = weight((features,), dtype, "zeros")
 
     def forward(self, x):
-        mean = torch.mean(x, dim=-1, keepdim=True)
-        var = torch.mean((x - mean) ** 2, dim=-1, keepdim=True)
-        return (x - mean) / torch.sqrt(var + self.eps) * self.gamma + self.beta
+        y = upcast(x)  # float32 throughout for a 16-bit x, rounded once at the end (the module docstring)
+        mean = torch.mean(y, dim=-1, keepdim=True)
+        var = torch.mean((y - mean) ** 2, dim=-1, keepdim=True)
+        return ((y - mean) / torch.sqrt(var + self.eps) * upcast(self.gamma) + upcast(self.beta)).to(x.dtype)
 
 
 class MLP(Twin):
@@ -78,9 +87,9 @@ class MLP(Twin):
         self.b_proj = weight((d_model,), dtype, "zeros")
 
     def forward(self, x, return_intermediates=False):
-        u = torch.matmul(x, self.W_fc) + self.b_fc  # (B, T, 4D)
+        u = matmul(x, self.W_fc, self.b_fc)  # (B, T, 4D)
         h = gelu(u)
-        output = torch.matmul(h, self.W_proj) + self.b_proj  # (B, T, D)
+        output = matmul(h, self.W_proj, self.b_proj)  # (B, T, D)
         return (output, {"u": u, "h": h}) if return_intermediates else output
 
 
@@ -96,7 +105,7 @@ class TransformerBlock(Twin):
 
     Args:
         config: ``TransformerBlockConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         x: (B, T, D).
@@ -153,7 +162,7 @@ class TinyGPT(Twin):
 
     Args:
         config: ``TinyGPTConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         tokens: (B, T) int32 or int64, ids in [0, V), T <= T_max.
@@ -200,9 +209,9 @@ class TinyGPT(Twin):
             mids.update({f"blocks.{n}.{k}": m for k, m in block_mids.items()})
         h_f = self.ln_f(h)
         if c.tie_embeddings:
-            logits = torch.matmul(h_f, self.W_te.T)  # (B, T, V)
+            logits = matmul(h_f, self.W_te.T)  # (B, T, V)
         else:
-            logits = torch.matmul(h_f, self.W_head)  # (B, T, V)
+            logits = matmul(h_f, self.W_head)  # (B, T, V)
         mids.update({"h_f": h_f, "logits": logits})
         return ((logits,), mids) if return_intermediates else (logits,)
 

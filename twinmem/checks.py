@@ -54,6 +54,34 @@ def check_mask(name: str, shape: Shape, dtype: object, expected: Shape) -> None:
         raise ValueError(f"Expected `{name}` of shape {tuple(expected)}. Received: shape {tuple(shape)}")
 
 
+# The dtypes a twin computes in (as twinmem.weights.FLOAT_DTYPES), and the 16-bit ones among them, whose
+# twins follow the precision rules their family's docstring states (some steps in float32).
+TWIN_DTYPES = ("float32", "float64", "bfloat16", "float16")
+LOW_PRECISION = ("bfloat16", "float16")
+
+
+def is_low_precision(dtype: object) -> bool:
+    """bfloat16 or float16, given as a name or a NumPy / TF / torch dtype."""
+    return dtype_name(dtype) in LOW_PRECISION
+
+
+def is_float_dtype(dtype: np.dtype) -> bool:
+    """A floating NumPy dtype, ml_dtypes' bfloat16 included (NumPy files it as kind "V", not "f")."""
+    return dtype.kind == "f" or dtype.name == "bfloat16"
+
+
+def check_twin_dtype(dtype: object, name: str = "dtype") -> str:
+    """A twin's dtype name, or a TypeError (not a name: an integer, a NumPy or framework dtype object) or a
+    ValueError (an unknown name, integer and complex dtypes among them), naming the argument and the dtype."""
+    if not isinstance(dtype, str):
+        raise TypeError(
+            f"Expected `{name}` to be one of {TWIN_DTYPES} (a name). Received: {dtype!r} of type {type(dtype).__name__}"
+        )
+    if dtype not in TWIN_DTYPES:
+        raise ValueError(f"Expected `{name}` to be one of {TWIN_DTYPES}. Received: {dtype!r}")
+    return dtype
+
+
 def check_dtype(name: str, dtype: object, expected: str) -> None:
     """A float input in the model's own dtype: never a silent cast (Keras autocasts) or a kernel error (torch)."""
     dtype = dtype_name(dtype)
@@ -110,7 +138,7 @@ def check_float_weights(weights: Mapping[str, object]) -> None:
     """Every weight floating, checked before any is assigned: a refused load leaves the twin as it was."""
     for name, value in weights.items():
         dtype = np.asarray(value).dtype
-        if dtype.kind != "f":
+        if not is_float_dtype(dtype):
             raise TypeError(f"Expected weight '{name}' of a floating dtype. Received: dtype {dtype}")
 
 

@@ -144,7 +144,11 @@ def main(argv: list[str] | None = None) -> int:
 
     pp = sub.add_parser("parity", help="compare the TF twin, the torch twin and the NumPy reference")
     pp.add_argument("--model", action="append", help="a registry name (repeatable; default: all)")
-    pp.add_argument("--dtype", choices=["float32", "float64"], help="default: both")
+    pp.add_argument(
+        "--dtype",
+        choices=list(registry.DTYPES),
+        help="default: float32 and float64 (bfloat16, float16: the attention and transformer models; the others are skipped)",
+    )
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)
 

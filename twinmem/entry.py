@@ -16,13 +16,18 @@ from typing import Any
 
 import numpy as np
 
-from twinmem.weights import Shapes, Weights, random_weights
+from twinmem import checks
+from twinmem.weights import FLOAT_DTYPES, Shapes, Weights, random_weights
 
 FRAMEWORKS = ("tf", "torch")
 
 
-# The dtypes every twin and the parity tolerances are made for.
-DTYPES = ("float32", "float64")
+# The dtypes twins are made for and parity covers (twinmem.parity.TOLERANCES has a bound for each).
+DTYPES = FLOAT_DTYPES
+# The 16-bit dtypes, and the families whose twins follow the precision rules of their docstrings in them
+# (softmax and LayerNorm in float32, matmuls accumulated in float32): the others are refused in them.
+LOW_PRECISION = checks.LOW_PRECISION
+LOW_PRECISION_FAMILIES = ("attention", "transformer")
 
 
 @dataclass(frozen=True)
@@ -67,10 +72,20 @@ class ModelEntry:
         module = importlib.import_module(f"{framework}_impl.{self.family}")
         return getattr(module, self.class_name)
 
+    def supports(self, dtype: str) -> bool:
+        """Whether this model's twins are made for ``dtype`` (every model: float32 and float64)."""
+        return checks.check_twin_dtype(dtype) not in LOW_PRECISION or self.family in LOW_PRECISION_FAMILIES
+
     def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None) -> Any:
-        """Build the tf or torch twin, loading canonical ``weights`` if given."""
-        if dtype not in DTYPES:
-            raise ValueError(f"Expected `dtype` to be one of {DTYPES}. Received: {dtype!r}")
+        """Build the tf or torch twin, loading canonical ``weights`` if given (cast to ``dtype``, see
+        ``twinmem.weights.cast_to``). A model outside ``LOW_PRECISION_FAMILIES`` in bfloat16 or float16
+        is refused: its twins have no stated precision rules there, and would compute each framework's own."""
+        if not self.supports(dtype):
+            raise ValueError(
+                f"Model {self.name!r} is not supported yet in {dtype}: the {self.family} twins have no "
+                f"{dtype} precision rules (supported in {LOW_PRECISION}: the {' and '.join(LOW_PRECISION_FAMILIES)} "
+                "families)"
+            )
         model = self.twin_class(framework)(config, dtype=dtype)
         if weights is not None:
             model.load_canonical(weights)

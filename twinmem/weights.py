@@ -40,11 +40,46 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+try:  # bfloat16 for NumPy (TensorFlow installs it); without it, bfloat16 weights cannot be read or made here
+    import ml_dtypes
+except ImportError:  # pragma: no cover - exercised only where ml_dtypes is absent
+    ml_dtypes = None  # type: ignore[assignment]
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
 Shapes = dict[str, tuple[int, ...]]
 Weights = dict[str, np.ndarray]
+
+# The float dtypes a twin computes in, by name (twinmem.checks.TWIN_DTYPES); the 16-bit ones store every
+# tensor in 16 bits.
+FLOAT_DTYPES = ("float32", "float64", "bfloat16", "float16")
+
+
+def numpy_dtype(dtype: str) -> np.dtype:
+    """The NumPy dtype of a twin dtype name: ``ml_dtypes.bfloat16`` for "bfloat16" (NumPy has none)."""
+    if dtype == "bfloat16":
+        if ml_dtypes is None:
+            raise ValueError("bfloat16 needs the ml_dtypes package (TensorFlow installs it): pip install ml_dtypes")
+        return np.dtype(ml_dtypes.bfloat16)
+    return np.dtype(dtype)
+
+
+def cast_to(array: object, dtype: str) -> np.ndarray:
+    """``array`` as NumPy in the twin dtype ``dtype``, rounded to nearest, ties to even, from its own precision.
+
+    The one rounding rule for weights and inputs going into a twin (a float32 or float64 file into a
+    bfloat16 or float16 twin): one IEEE round-to-nearest-even step from the source value, done here by
+    NumPy / ml_dtypes, never by the frameworks. Both frameworks cast float64 to bfloat16 through float32,
+    a double rounding: 1 + 2^-8 + 2^-30 becomes 1 (float32 drops 2^-30, leaving a tie that rounds to
+    even) where one rounding gives 1 + 2^-7. The twins then receive values their dtype holds exactly.
+    """
+    return np.asarray(array).astype(numpy_dtype(dtype))
+
+
+def round_to(array: object, dtype: str) -> np.ndarray:
+    """float64 values of ``array`` rounded to ``dtype`` (``cast_to``): what the twins see, in the oracle's dtype."""
+    return cast_to(array, dtype).astype(np.float64)
 
 
 def check_weights(weights: Mapping[str, object], expected: Shapes, owner: str = "model", what: str = "weights") -> None:
@@ -255,14 +290,14 @@ def check_finite(weights: Mapping[str, object]) -> None:
     """Refuse NaN or infinite weights, naming the first (they would run, and compute NaN)."""
     for name, value in weights.items():
         array = np.asarray(value)
-        if array.dtype.kind == "f" and not np.isfinite(array).all():
+        if (array.dtype.kind == "f" or array.dtype.name == "bfloat16") and not np.isfinite(array).all():
             bad = int(np.size(array) - np.isfinite(array).sum())
             raise ValueError(
                 f"Weight '{name}' holds {bad} NaN or infinite value(s); pass allow_nonfinite=True to load it anyway"
             )
 
 
-def _dtypes_numpy_lacks(path: Path) -> list[str]:
+def _dtypes_numpy_lacks(path: Path, bfloat16: bool) -> list[str]:
     """The safetensors dtypes in the file's header that NumPy has no type for (BF16, F8_*), if the header reads."""
     try:
         with open(path, "rb") as f:
@@ -271,21 +306,27 @@ def _dtypes_numpy_lacks(path: Path) -> list[str]:
     except (OSError, ValueError):
         return []  # not a safetensors header: safe_open says so below
     dtypes = {v.get("dtype") for k, v in header.items() if k != "__metadata__" and isinstance(v, dict)}
-    return sorted(d for d in dtypes if isinstance(d, str) and (d == "BF16" or d.startswith("F8")))
+    # BF16 reads as ml_dtypes.bfloat16 where ml_dtypes is installed (safetensors' NumPy side then knows it).
+    lacks = ("BF16",) if ml_dtypes is None or not bfloat16 else ()
+    return sorted(d for d in dtypes if isinstance(d, str) and (d in lacks or d.startswith("F8")))
 
 
-def load_weights(path: str | Path) -> tuple[Weights, dict[str, str]]:
-    """Load a safetensors file; returns (weights, metadata). Refuses anything that is not safetensors."""
+def load_weights(path: str | Path, bfloat16: bool = False) -> tuple[Weights, dict[str, str]]:
+    """Load a safetensors file; returns (weights, metadata). Refuses anything that is not safetensors.
+
+    ``bfloat16=True`` (a twin's ``load_canonical``) reads BF16 tensors as ``ml_dtypes.bfloat16`` arrays;
+    every other reader (the converters, which map float32 and float64 layouts) refuses them by name.
+    """
     path = Path(path)
     if path.is_dir():
         raise ValueError(f"{str(path)!r} is a directory; expected a safetensors weight file")
     if not path.is_file():
         raise FileNotFoundError(f"Weight file not found: {str(path)!r}")
-    unreadable = _dtypes_numpy_lacks(path)
+    unreadable = _dtypes_numpy_lacks(path, bfloat16)
     if unreadable:
         raise ValueError(
-            f"{str(path)!r} holds {', '.join(unreadable)} tensors: twinmem loads float32 and float64 weights "
-            "(cast the file to float32 first)"
+            f"{str(path)!r} holds {', '.join(unreadable)} tensors: twinmem loads float32 and float64 weights here "
+            "(cast the file to float32 first; a twin's load_canonical reads BF16 where ml_dtypes is installed)"
         )
     try:
         with safe_open(str(path), framework="numpy") as f:

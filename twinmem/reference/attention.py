@@ -126,6 +126,8 @@ def multi_head_attention(
     value: Array,
     mask: Array | None = None,
 ) -> tuple[tuple[Array, ...], dict[str, Array]]:
+    if mask is not None:  # masked key and value rows: no influence, on W_k's and W_v's gradients either
+        key, value = np.where(mask[:, :, None], key, 0.0), np.where(mask[:, :, None], value, 0.0)
     q = _split_heads(query @ w["W_q"] + w["b_q"], config.num_heads)  # (B, H, Tq, d_h)
     k = _split_heads(key @ w["W_k"] + w["b_k"], config.num_heads)  # (B, H, T, d_h)
     v = _split_heads(value @ w["W_v"] + w["b_v"], config.num_heads)  # (B, H, T, d_h)

@@ -17,7 +17,13 @@ from twinmem import parity, registry
 from twinmem.parity import Record
 
 FIELDS = tuple(f.name for f in dataclasses.fields(Record))
-_TYPES = {"max_abs": (int, float), "max_rel": (int, float), "tol": (int, float), "ok": (bool,)}
+_TYPES = {
+    "max_abs": (int, float),
+    "max_rel": (int, float),
+    "tol": (int, float),
+    "ok": (bool,),
+    "error_u": (int, float, type(None)),
+}
 
 
 def base_model(label: str) -> str:
