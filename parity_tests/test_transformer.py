@@ -257,3 +257,16 @@ def test_generate_command_agrees_and_names_bad_arguments(capsys):
     args = parser.parse_args(["generate", "--framework", "tf", "--prompt-len", "6", "--new-tokens", "3"])
     with pytest.raises(ValueError, match="`max_new_tokens`"):
         args.func(args)
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_nan_temperature_and_uniforms_are_refused(framework):
+    # Before: NaN passed `temperature < 0` and the uniforms' range check, and decoding drew token 0.
+    need(framework)
+    model, config = _model(framework)
+    prompt = _prompt(config)
+    for t in (float("nan"), float("inf"), -1.0):
+        with pytest.raises(ValueError, match="`temperature` to be a finite number >= 0"):
+            model.generate(prompt, 2, temperature=t, uniforms=np.full((3, 2), 0.5))
+    with pytest.raises(ValueError, match="`uniforms` of shape"):
+        model.generate(prompt, 2, temperature=1.0, uniforms=np.full((3, 2), np.nan))

@@ -200,15 +200,16 @@ def check_generate(
                 "Expected `mask` True at the last prompt step of every row (pads on the left, as transformers "
                 f"pads for generation). Received: row {row} = {mask[row].astype(int).tolist()}"
             )
-    if temperature < 0:
-        raise ValueError(f"Expected `temperature` >= 0. Received: {temperature}")
+    # NaN compares False with everything: `temperature < 0` let it through, and it drew token 0.
+    if not (isinstance(temperature, int | float | np.floating) and math.isfinite(temperature) and temperature >= 0):
+        raise ValueError(f"Expected `temperature` to be a finite number >= 0. Received: {temperature}")
     if top_k is not None and not 1 <= top_k <= config.vocab_size:
         raise ValueError(f"Expected `top_k` in [1, vocab_size = {config.vocab_size}]. Received: {top_k}")
     if temperature > 0:
         if uniforms is None:
             raise ValueError("Expected `uniforms` (B, max_new_tokens) in [0, 1) when temperature > 0. Received: None")
         u = np.asarray(uniforms)
-        if u.shape != (B, max_new_tokens) or u.size and (u.min() < 0 or u.max() >= 1):
+        if u.shape != (B, max_new_tokens) or not np.all((u >= 0) & (u < 1)):  # NaN fails both comparisons
             raise ValueError(
                 f"Expected `uniforms` of shape {(B, max_new_tokens)} in [0, 1). Received: shape {u.shape}, "
                 f"range [{u.min() if u.size else 'n/a'}, {u.max() if u.size else 'n/a'}]"
