@@ -108,9 +108,7 @@ def test_twins_that_err_apart_fail_the_same_order_check():
 
     def record(pair, error_u):
         rel = error_u * u
-        return parity.Record(
-            "m", "bfloat16", pair, "out:y", rel, rel, parity.TOLERANCES["bfloat16"], True, "", error_u
-        )
+        return parity.Record("m", "bfloat16", pair, "out:y", rel, rel, parity.TOLERANCES["bfloat16"], True, "", error_u)
 
     # Both within the bound, one 3.5 times the other (floored at 1 u): the tf-torch record fails, and says why.
     records = [record("tf-torch", 3.0), record("tf-reference", 0.5), record("torch-reference", 3.5)]
