@@ -60,7 +60,10 @@ BUILTINS = {
 # shared machine drifts, and a ceiling taken once, eagerly, made cases read 111-123 % of it.
 GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
 GEMM_MODES = {"tf": "graph", "torch": "eager"}
-GEMM_DTYPES = ("float32",)
+GEMM_DTYPES = ("float32", "bfloat16")  # bfloat16: this CPU has AVX512_BF16 (about twice float32 here)
+# The twins timed in bfloat16 too (the families that have it), at their first bench shape: each against
+# the bfloat16 ceiling. float16 is not timed on CPU: torch has no fast CPU float16 matmul (0.3 GFLOP/s).
+LOW_PRECISION_MODELS = ("scaled_dot_product_attention", "multi_head_attention", "transformer_block", "tiny_gpt")
 GEMM_PHASES = ("start", "end")
 GEMM_MIN_ROUNDS = 25  # a GEMM takes 40-90 ms here: 25 rounds give an IQR of a few % of the median
 
@@ -88,10 +91,12 @@ class Case:
     device: str  # "cpu" | "gpu"
     config: dict = field(default_factory=dict, compare=False, hash=False)
     inputs: dict = field(default_factory=dict, compare=False, hash=False)
+    dtype: str = "float32"  # of the twin; a GEMM's is in its config
 
     @property
     def id(self) -> str:
-        return f"{self.model}|{self.shape}|{self.framework}|{self.impl}|{self.mode}|{self.pass_}|{self.device}"
+        suffix = "" if self.dtype == "float32" else f"|{self.dtype}"  # float32 ids as they always were
+        return f"{self.model}|{self.shape}|{self.framework}|{self.impl}|{self.mode}|{self.pass_}|{self.device}{suffix}"
 
 
 def devices() -> list[str]:
@@ -147,6 +152,16 @@ def all_cases() -> list[Case]:
                                 out.append(
                                     Case(entry.name, label, framework, impl, mode, pass_, device, config, inputs)
                                 )
+    for name in LOW_PRECISION_MODELS:
+        entry = registry.get(name)
+        for label, config, inputs in entry.bench_shapes.get(profile(), [])[:1]:
+            for device in devices():
+                for framework in registry.FRAMEWORKS:
+                    for mode in modes(framework, entry.family):
+                        for pass_ in PASSES:
+                            out.append(
+                                Case(name, label, framework, "twin", mode, pass_, device, config, inputs, "bfloat16")
+                            )
     if "tiny_gpt" in registry.names():
         for label, config, batch, contexts in GENERATION[profile()]:
             for context in contexts:

@@ -102,7 +102,7 @@ def test_bench(benchmark, case):
         mode=case.mode,
         pass_=case.pass_,
         device=case.device,
-        dtype=case.config["dtype"] if case.model == "gemm" else "float32",  # the twins are timed in float32
+        dtype=case.config["dtype"] if case.model == "gemm" else case.dtype,
         threads=THREADS,
         batch=batch,
         seq_len=seq_len,

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from twinmem import interop
+from twinmem.weights import cast_to
 
 RECURRENT_BUILTINS = {"keras.layers.SimpleRNN": "rnn", "keras.layers.LSTM": "lstm", "keras.layers.GRU": "gru"}
 
@@ -52,7 +53,7 @@ def gemm_step(n: int, device: str, mode: str = "graph", dtype: str = "float32"):
 def builtin_or_twin(case, entry, config, weights):
     """(callable taking the case's inputs and returning a tuple, its variables) for ``case.impl``."""
     if case.impl == "twin":
-        model = entry.build("tf", config, "float32", weights)
+        model = entry.build("tf", config, case.dtype, weights)
         return model, list(model.canonical_variables().values())
     if case.impl == "keras.layers.MultiHeadAttention":
         mha = interop.mha_to_keras(weights, config)
@@ -89,7 +90,7 @@ def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
     """Return a no-argument step that runs the case once and waits for the device."""
     with tf.device(_device(case.device)):
         call, variables = builtin_or_twin(case, entry, config, weights)
-        x = {n: tf.constant(v.astype(np.float32) if v.dtype.kind == "f" else v) for n, v in inputs.items()}
+        x = {n: tf.constant(cast_to(v, case.dtype) if v.dtype.kind == "f" else v) for n, v in inputs.items()}
     float_inputs = [t for t in x.values() if t.dtype.is_floating]
 
     def forward():

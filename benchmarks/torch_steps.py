@@ -7,7 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from torch_impl.core import from_numpy
 from twinmem import interop
+from twinmem.weights import cast_to
 
 RECURRENT_BUILTINS = {"nn.RNN": "rnn", "nn.LSTM": "lstm", "nn.GRU": "gru"}
 
@@ -44,7 +46,7 @@ def gemm_step(n: int, device: str, mode: str = "eager", dtype: str = "float32"):
 def builtin_or_twin(case, entry, config, weights, dev: str = "cpu"):
     """(callable taking the case's inputs and returning a tuple, its parameters) for ``case.impl``."""
     if case.impl == "twin":
-        model = entry.build("torch", config, "float32", weights).to(dev)
+        model = entry.build("torch", config, case.dtype, weights).to(dev)
         return model, list(model.parameters())
     if case.impl == "nn.MultiheadAttention":
         mha = interop.mha_to_torch(weights, config).to(dev)
@@ -85,7 +87,10 @@ def build(case, entry, config, weights, inputs: dict[str, np.ndarray]):
     """Return a no-argument step that runs the case once and waits for the device."""
     dev = "cuda" if case.device == "gpu" else "cpu"
     call, params = builtin_or_twin(case, entry, config, weights, dev)
-    x = {n: torch.as_tensor(v.astype(np.float32) if v.dtype.kind == "f" else v, device=dev) for n, v in inputs.items()}
+    x = {
+        n: (from_numpy(cast_to(v, case.dtype)) if v.dtype.kind == "f" else torch.as_tensor(v)).to(dev)
+        for n, v in inputs.items()
+    }
     if case.mode == "compile":
         call = torch.compile(call)
     if case.pass_ == "forward":

@@ -83,3 +83,20 @@ def test_twin_over_builtin_takes_the_fastest_path_and_mode_of_each(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1, extra)))
     report = build_report(tmp_path).read_text()
     assert "| torch | lstm | H8 | cpu | forward | fused eager | nn.LSTM eager | 1.50 |" in report
+
+
+def test_a_bfloat16_case_is_its_own_row_against_the_bfloat16_ceiling(tmp_path):
+    # GEMMs: float32 20 GFLOP/s (from _bench), bfloat16 2 GFLOP / 0.05 s = 40 GFLOP/s. The bf16 twin row
+    # (1 GFLOP in 0.05 s = 20 GFLOP/s) is 50 % of the bf16 ceiling, not 100 % of the float32 one, and
+    # stays out of the float32 rows' tables.
+    gemm16 = (("gemm", "tf", "graph", 0.05, 2e9), {"family": "gemm", "impl": "matmul", "shape": "8x8x8 bfloat16 start"})
+    twin16 = (("m", "torch", "eager", 0.05, 1e9), {})
+    raw = _bench("cpu", 0.004, 0.002, 0.1, [gemm16, twin16])
+    raw["benchmarks"][3]["extra_info"]["dtype"] = "bfloat16"
+    raw["benchmarks"][4]["extra_info"]["dtype"] = "bfloat16"
+    (tmp_path / "benchmark.json").write_text(json.dumps(raw))
+    report = build_report(tmp_path).read_text()
+    rows = json.loads((tmp_path / "results.json").read_text())
+    row16 = next(r for r in rows if r["dtype"] == "bfloat16" and r["model"] == "m")
+    assert row16["shape"] == "B2 T4 bfloat16" and abs(row16["efficiency"] - 0.5) < 1e-12
+    assert "cpu bfloat16 40.0 GFLOP/s" in report and "under-measured" not in report
