@@ -1,4 +1,4 @@
-"""The `twinmem` command line: list, parity, convert, generate, train, report, view."""
+"""The `twinmem` command line: list, parity, convert, generate, train, study, report, view."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from twinmem import convert, generate, parity, registry, train, view
+from twinmem import convert, generate, parity, registry, study, train, view
 from twinmem.report import build_report, compare
 
 
@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     convert.add_parser(sub)
     generate.add_parser(sub)
     train.add_parser(sub)
+    study.add_parser(sub)
     view.add_parser(sub)
 
     pr = sub.add_parser("report", help="rebuild a benchmark report (DIR) or compare two runs (A B)")
