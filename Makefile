@@ -8,7 +8,7 @@ TORCH_SPEC ?= torch==2.13.0
 PROFILE ?= quick
 DEVICE ?= all
 
-.PHONY: parity bench lint format clean
+.PHONY: parity bench bench-ab lint format clean
 
 # Re-made whenever pyproject.toml changes.
 $(BIN)/.installed: pyproject.toml
@@ -23,6 +23,11 @@ parity: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	TWINMEM_PROFILE=$(PROFILE) TWINMEM_DEVICE=$(DEVICE) $(BIN)/python -m benchmarks.run
+
+# Twin vs built-in timed interleaved (benchmarks/ab.py, ~40 s), then the report again with its table.
+bench-ab: $(BIN)/.installed
+	$(BIN)/python -m benchmarks.ab
+	$(BIN)/twinmem report bench-results
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .

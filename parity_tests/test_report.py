@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from twinmem import cli
 from twinmem.report import build_report
 
@@ -100,3 +102,16 @@ def test_a_bfloat16_case_is_its_own_row_against_the_bfloat16_ceiling(tmp_path):
     row16 = next(r for r in rows if r["dtype"] == "bfloat16" and r["model"] == "m")
     assert row16["shape"] == "B2 T4 bfloat16" and abs(row16["efficiency"] - 0.5) < 1e-12
     assert "cpu bfloat16 40.0 GFLOP/s" in report and "under-measured" not in report
+
+
+def test_the_interleaved_table_comes_from_ab_json(tmp_path):
+    (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1)))
+    ab = [{"framework": "torch", "model": "lstm", "shape": "H8", "pass": "train", "twin": "fused eager",
+           "builtin": "nn.LSTM eager", "twin_s": 0.0101, "builtin_s": 0.01, "ratio": 1.01, "ratio_iqr": 0.1,
+           "rounds": 15}]  # fmt: skip
+    (tmp_path / "ab.json").write_text(json.dumps(ab))
+    report = build_report(tmp_path).read_text()
+    assert "| torch | lstm | H8 | train | fused eager | nn.LSTM eager | 1.01 ± 0.10 | 15 |" in report
+    (tmp_path / "ab.json").write_text("{}")
+    with pytest.raises(ValueError, match="ab.json"):
+        build_report(tmp_path)

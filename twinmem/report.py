@@ -131,6 +131,25 @@ def ceiling_section(rows: list[dict]) -> list[str]:
     return lines
 
 
+def interleaved_section(ab: list[dict]) -> list[str]:
+    """`make bench-ab`'s table: twin / built-in from interleaved rounds (ab.json), with the ratio's spread."""
+    if not ab:
+        return []
+    lines = [
+        "",
+        "## Twin / built-in, interleaved (`make bench-ab`)",
+        "",
+        "Every candidate of a comparison run in turn, round after round, in one process: a machine that slows "
+        "down slows all of them alike. `± IQR` is the spread of the per-round ratio of the two fastest.",
+        "",
+    ]
+    body = [[r["framework"], r["model"], r["shape"], r["pass"], r["twin"], r["builtin"],
+             f"{r['ratio']:.2f} ± {r['ratio_iqr']:.2f}", str(r["rounds"])] for r in ab]  # fmt: skip
+    return lines + _table(
+        ["framework", "model", "shape", "pass", "twin", "built-in", "twin / built-in", "rounds"], body
+    )
+
+
 def warning_lines(rows: list[dict]) -> list[str]:
     """The loud line: a case above 100 % of the ceiling means the ceiling is wrong, not the case."""
     over = over_ceiling(rows)
@@ -258,6 +277,7 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
         "twins (which return the weights) cannot.",
         *warning_lines(rows),
         *ceiling_section(rows),
+        *interleaved_section(raw.get("_ab", [])),
         "",
         "## Twin / built-in (fastest path and mode of each; > 1: the twin is slower)",
         "",
@@ -488,7 +508,9 @@ def build_report(directory: str | Path) -> Path:
     _write(directory / "results.json", json.dumps(rows, indent=1))
     plot(rows, directory)
     out = directory / "report.md"
-    _write(out, render(rows, {**raw, "_dir": str(directory)}, skipped))
+    ab_file = directory / "ab.json"
+    ab = _read_json(ab_file, list, "`make bench-ab`'s rows") if ab_file.is_file() else []
+    _write(out, render(rows, {**raw, "_dir": str(directory), "_ab": ab}, skipped))
     return out
 
 
