@@ -62,17 +62,24 @@ def causal_mask(q_positions, k_positions):
     return k_positions[None, :] <= q_positions[:, None]
 
 
-def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
-    """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
-    if mask is not None:  # the key-padding mask, (..., 1, T)
+def keys_and_mask(k, v, mask, causal, q_len, q_positions=None):
+    """What both paths do first: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
+    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``)."""
+    if mask is not None:
         k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
-    q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
-    scores = matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
     if causal:
+        kv_len = tf.shape(k)[-2]
         if q_positions is None:
             q_positions = tf.range(q_len) + (kv_len - q_len)
         c = causal_mask(q_positions, tf.range(kv_len))
         mask = c if mask is None else tf.logical_and(mask, c)
+    return k, v, mask
+
+
+def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
+    """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
+    k, v, mask = keys_and_mask(k, v, mask, causal, tf.shape(q)[-2], q_positions)
+    scores = matmul(q, k, transpose_b=True) / tf.sqrt(tf.cast(tf.shape(q)[-1], q.dtype))  # (..., Tq, T)
     attention_weights = masked_softmax(scores, mask)
     return matmul(attention_weights, v), attention_weights, scores
 
@@ -87,15 +94,8 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     its output is rounded once: each framework's 16-bit kernel has its own precision inside.
     q, k, v: (B, T, d) or (B, H, T, d); Keras takes (B, T, H, d).
     """
-    if mask is not None:  # the key-padding mask, (..., 1, T)
-        k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
     dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
-    q_len, kv_len = tf.shape(q)[-2], tf.shape(k)[-2]
-    if causal:
-        if q_positions is None:
-            q_positions = tf.range(q_len) + (kv_len - q_len)
-        c = causal_mask(q_positions, tf.range(kv_len))
-        mask = c if mask is None else tf.logical_and(mask, c)
+    k, v, mask = keys_and_mask(k, v, mask, causal, tf.shape(q)[-2], q_positions)
     one_head = len(q.shape) == 3
     q, k, v = (x[:, None] if one_head else x for x in (q, k, v))  # (B, H, T, d)
     q, k, v = (tf.transpose(x, (0, 2, 1, 3)) for x in (q, k, v))  # (B, T, H, d)

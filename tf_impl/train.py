@@ -44,7 +44,7 @@ LOSSES = {
 }
 
 
-class Adam(keras.optimizers.Adam):
+class Adam(keras.optimizers.Adam):  # no twin: torch.optim.Adam already takes this step
     r"""Keras' Adam with torch's update, so that both twins take the same step.
 
     .. math::

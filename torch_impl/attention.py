@@ -61,21 +61,28 @@ def causal_mask(q_positions, k_positions):
     return k_positions[None, :] <= q_positions[:, None]
 
 
+def keys_and_mask(k, v, mask, causal, q_len, q_positions=None):
+    """What both paths do first: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
+    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``)."""
+    if mask is not None:
+        k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
+    if causal:
+        kv_len = k.shape[-2]
+        if q_positions is None:
+            q_positions = torch.arange(q_len, device=k.device) + (kv_len - q_len)
+        c = causal_mask(q_positions, torch.arange(kv_len, device=k.device))
+        mask = c if mask is None else torch.logical_and(mask, c)
+    return k, v, mask
+
+
 def scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     """softmax(q k^T / sqrt(d_k)) v over any leading axes; queries are the last Tq positions."""
-    if mask is not None:  # the key-padding mask, (..., 1, T)
-        k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
-    q_len, kv_len = q.shape[-2], k.shape[-2]
+    k, v, mask = keys_and_mask(k, v, mask, causal, q.shape[-2], q_positions)
     # Divided by sqrt(d_k) as a tensor of q's dtype, as the TF twin: torch divides by a Python float as a
     # multiplication by its reciprocal in float32, another rounding than bfloat16 / bfloat16 (and TF's).
     scores = matmul(q, k.transpose(-1, -2)) / torch.sqrt(
         torch.tensor(q.shape[-1], dtype=q.dtype, device=q.device)
     )  # (..., Tq, T)
-    if causal:
-        if q_positions is None:
-            q_positions = torch.arange(q_len, device=q.device) + (kv_len - q_len)
-        c = causal_mask(q_positions, torch.arange(kv_len, device=q.device))
-        mask = c if mask is None else torch.logical_and(mask, c)
     attention_weights = masked_softmax(scores, mask)
     return matmul(attention_weights, v), attention_weights, scores
 
@@ -89,17 +96,10 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
     influences anything. In bfloat16 and float16 the kernel runs in float32 on the 16-bit values and
     its output is rounded once: each framework's 16-bit kernel has its own precision inside.
     """
-    if mask is not None:  # the key-padding mask, (..., 1, T)
-        k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
-    q_len, kv_len = q.shape[-2], k.shape[-2]
-    if causal and mask is None and q_positions is None and q_len == kv_len:
+    if causal and mask is None and q_positions is None and q.shape[-2] == k.shape[-2]:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True).to(dtype)  # the kernel skips the masked blocks
-    if causal:
-        if q_positions is None:
-            q_positions = torch.arange(q_len, device=q.device) + (kv_len - q_len)
-        c = causal_mask(q_positions, torch.arange(kv_len, device=q.device))
-        mask = c if mask is None else torch.logical_and(mask, c)
+    k, v, mask = keys_and_mask(k, v, mask, causal, q.shape[-2], q_positions)
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v).to(dtype)
     any_key = torch.any(mask, dim=-1, keepdim=True)  # (..., Tq, 1)

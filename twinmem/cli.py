@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from twinmem import convert, generate, parity, registry, study, train, view
+from twinmem.files import write_text
 from twinmem.report import build_report, compare
 
 
@@ -39,17 +40,6 @@ def check_writable(path: str, option: str) -> None:
         raise ValueError(f"{option} {path!r}: its directory does not exist")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise ValueError(f"{option} {path!r} is not writable")
-
-
-def write_atomically(path: str | Path, text: str) -> None:
-    """Write whole or not at all: a temporary file beside it, renamed over it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def cmd_parity(args: argparse.Namespace) -> int:
@@ -104,7 +94,7 @@ def cmd_parity(args: argparse.Namespace) -> int:
     for fw, reason in skipped.items():
         console.print(f"[yellow]skipped {fw}:[/] {reason}")
     if args.json:
-        write_atomically(args.json, json.dumps(parity.as_json(records), indent=1))
+        write_text(args.json, json.dumps(parity.as_json(records), indent=1))
         console.print(f"wrote {len(records)} records to {args.json}")
     failed = [r for r in records if not r.ok]
     if failed:
@@ -125,7 +115,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_writable(args.out, "--out")
     text = compare(*args.dirs)
     if args.out:
-        write_atomically(args.out, text)
+        write_text(args.out, text)
     print(text)
     return 0
 

@@ -16,10 +16,11 @@ dtype, at the start and at the end of the run (the phase ends the shape label).
 from __future__ import annotations
 
 import json
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from twinmem.files import write_text
 
 
 def rows_from_benchmark(raw: dict) -> list[dict]:
@@ -505,12 +506,12 @@ def build_report(directory: str | Path) -> Path:
     if not rows:
         # Nothing measured: an existing results.json and report.md (of a run that did measure) are kept.
         raise ValueError(f"{str(source)!r} holds no twinmem case: nothing to report, and nothing was rewritten")
-    _write(directory / "results.json", json.dumps(rows, indent=1))
+    write_text(directory / "results.json", json.dumps(rows, indent=1))
     plot(rows, directory)
     out = directory / "report.md"
     ab_file = directory / "ab.json"
     ab = _read_json(ab_file, list, "`make bench-ab`'s rows") if ab_file.is_file() else []
-    _write(out, render(rows, {**raw, "_dir": str(directory), "_ab": ab}, skipped))
+    write_text(out, render(rows, {**raw, "_dir": str(directory), "_ab": ab}, skipped))
     return out
 
 
@@ -522,13 +523,6 @@ def _read_json(path: Path, kind: type, what: str) -> Any:
     if not isinstance(value, kind):
         raise ValueError(f"{str(path)!r} holds a JSON {type(value).__name__}; expected {what}")
     return value
-
-
-def _write(path: Path, text: str) -> None:
-    # Whole or not at all: a temporary file renamed over the old one.
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def compare(a: str | Path, b: str | Path) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 
+from twinmem.files import write_text
 from twinmem.study import plots, store
 from twinmem.study.config import StudyConfig, make_config
 from twinmem.study.run import run_study
@@ -57,9 +58,7 @@ def write_outputs(out: Path, records: dict[str, dict[str, Any]], config: StudyCo
     store.write_json(out / "results.json", {"study_id": config.study_id(), "points": slim})
     plots.plot_all(out, records, config)
     text = summary(records, config, wall_s)
-    tmp = out / f".summary.md.{os.getpid()}.tmp"
-    tmp.write_text(text + "\n")
-    os.replace(tmp, out / "summary.md")
+    write_text(out / "summary.md", text + "\n")
 
 
 def cmd_study(args: argparse.Namespace) -> int:

@@ -14,19 +14,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from twinmem.files import write_text
 from twinmem.study.config import Point, StudyConfig
 
 MARKER = "study.json"
 
 
 def write_json(path: Path, data: Any) -> None:
-    """Write whole or not at all: a temporary file beside it, renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1, default=float))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Write whole or not at all (``twinmem.files.write_text``)."""
+    write_text(path, json.dumps(data, indent=1, default=float))
 
 
 def open_study(out: Path, config: StudyConfig) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from twinmem import registry
+from twinmem.files import write_text
 from twinmem.parity import Record
 from twinmem.view.index import index_page
 from twinmem.view.page import model_page
@@ -41,15 +42,6 @@ def _clear_previous(out: Path) -> None:
                 old.unlink()
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # whole or not at all
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def build_site(
     out: str | Path,
     models: Sequence[str],
@@ -68,6 +60,6 @@ def build_site(
     out.mkdir(parents=True, exist_ok=True)
     _clear_previous(out)
     for name, text in pages.items():
-        _write(out / name, text)
-    _write(out / MARKER, "\n".join(pages) + "\n")
+        write_text(out / name, text)
+    write_text(out / MARKER, "\n".join(pages) + "\n")
     return [out / name for name in pages]
