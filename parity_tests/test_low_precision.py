@@ -117,6 +117,36 @@ def test_a_16_bit_file_round_trips_bit_exact(framework, dtype, tmp_path):
     assert all(again[n].dtype == w.dtype and again[n].tobytes() == w.tobytes() for n, w in weights.items())
 
 
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+@pytest.mark.parametrize(("source", "target"), [("bfloat16", "float16"), ("float16", "bfloat16")])
+def test_one_16_bit_format_into_the_other_needs_a_stated_cast(framework, source, target):
+    need(framework)
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config()
+    weights = {n: cast_to(w, source) for n, w in entry.random_weights(config, seed=3).items()}
+    model = entry.build(framework, config, target)
+    before = model.export_canonical()
+    with pytest.raises(ValueError, match=f"is {source} and this twin is {target}.*allow_16_bit_cast=True"):
+        model.load_canonical(weights)
+    assert all(v.tobytes() == before[n].tobytes() for n, v in model.export_canonical().items())  # nothing assigned
+    model.load_canonical(weights, allow_16_bit_cast=True)
+    for n, w in model.export_canonical().items():
+        assert w.tobytes() == cast_to(weights[n], target).tobytes(), n
+
+
+@pytest.mark.parametrize("framework", ["tf", "torch"])
+def test_a_weight_beyond_float16s_range_is_refused_not_made_infinite(framework):
+    need(framework)
+    entry = registry.get("multi_head_attention")
+    config = entry.make_config()
+    weights = entry.random_weights(config, seed=3)
+    weights["W_v"] = weights["W_v"].copy()
+    weights["W_v"][0, 0] = 7e4  # float16's largest finite value is 65504
+    with pytest.raises(ValueError, match=r"Weight 'W_v' holds 1 value\(s\) beyond float16's range.*70000.*65504"):
+        entry.build(framework, config, "float16", weights)
+    entry.build(framework, config, "bfloat16", weights)  # bfloat16 has float32's range: 7e4 rounds to 69632
+
+
 def test_other_readers_still_refuse_bfloat16_files_by_name(tmp_path):
     # The converters read with load_weights(path): their layouts are float32 and float64 only.
     save_weights(tmp_path / "w.safetensors", {"W": cast_to(np.ones((2, 2)), "bfloat16")})

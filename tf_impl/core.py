@@ -16,7 +16,7 @@ import tensorflow as tf
 from twinmem import checks
 from twinmem.weights import (
     INITIALIZERS,
-    cast_to,
+    cast_weights,
     check_finite,
     check_saved_config,
     check_weights,
@@ -164,6 +164,7 @@ class Twin(keras.layers.Layer):
         weights: Mapping[str, np.ndarray] | str | Path,
         ignore_config: bool = False,
         allow_nonfinite: bool = False,
+        allow_16_bit_cast: bool = False,
     ) -> None:
         """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype.
 
@@ -172,7 +173,9 @@ class Twin(keras.layers.Layer):
         it is (``ml_dtypes.bfloat16``).
 
         A file's saved config must be this twin's (``ignore_config=True`` skips that check); NaN or
-        infinite weights are refused unless ``allow_nonfinite``. Nothing is assigned unless all pass.
+        infinite weights are refused unless ``allow_nonfinite``; so are weights the cast would make
+        infinite, and a bfloat16 file into a float16 twin or back unless ``allow_16_bit_cast``
+        (``twinmem.weights.cast_weights``). Nothing is assigned unless all pass.
         """
         if isinstance(weights, str | Path):
             source = repr(str(weights))
@@ -188,8 +191,9 @@ class Twin(keras.layers.Layer):
         checks.check_float_weights(weights)
         if not allow_nonfinite:
             check_finite(weights)
+        cast = cast_weights(weights, {n: checks.dtype_name(v.dtype) for n, v in variables.items()}, allow_16_bit_cast)
         for name, variable in variables.items():
-            variable.assign(cast_to(weights[name], checks.dtype_name(variable.dtype)))
+            variable.assign(cast[name])
 
     def export_canonical(self) -> dict[str, np.ndarray]:
         return {name: np.array(v.numpy()) for name, v in self.canonical_variables().items()}

@@ -14,6 +14,7 @@ from twinmem import checks
 from twinmem.weights import (
     INITIALIZERS,
     cast_to,
+    cast_weights,
     check_finite,
     check_saved_config,
     check_weights,
@@ -137,6 +138,7 @@ class Twin(nn.Module):
         weights: Mapping[str, np.ndarray] | str | Path,
         ignore_config: bool = False,
         allow_nonfinite: bool = False,
+        allow_16_bit_cast: bool = False,
     ) -> None:
         """Load canonical weights (a mapping or a safetensors path), cast to this twin's dtype.
 
@@ -145,7 +147,9 @@ class Twin(nn.Module):
         it is (``ml_dtypes.bfloat16``).
 
         A file's saved config must be this twin's (``ignore_config=True`` skips that check); NaN or
-        infinite weights are refused unless ``allow_nonfinite``. Nothing is assigned unless all pass.
+        infinite weights are refused unless ``allow_nonfinite``; so are weights the cast would make
+        infinite, and a bfloat16 file into a float16 twin or back unless ``allow_16_bit_cast``
+        (``twinmem.weights.cast_weights``). Nothing is assigned unless all pass.
         """
         if isinstance(weights, str | Path):
             source = repr(str(weights))
@@ -161,9 +165,10 @@ class Twin(nn.Module):
         checks.check_float_weights(weights)
         if not allow_nonfinite:
             check_finite(weights)
+        cast = cast_weights(weights, {n: checks.dtype_name(v.dtype) for n, v in variables.items()}, allow_16_bit_cast)
         with torch.no_grad():
             for name, variable in variables.items():
-                variable.copy_(from_numpy(cast_to(weights[name], checks.dtype_name(variable.dtype))))
+                variable.copy_(from_numpy(cast[name]))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
         return {name: to_numpy(v).copy() for name, v in self.canonical_variables().items()}

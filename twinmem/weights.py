@@ -48,6 +48,8 @@ except ImportError:  # pragma: no cover - exercised only where ml_dtypes is abse
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+from twinmem.checks import LOW_PRECISION
+
 Shapes = dict[str, tuple[int, ...]]
 Weights = dict[str, np.ndarray]
 
@@ -75,6 +77,41 @@ def cast_to(array: object, dtype: str) -> np.ndarray:
     even) where one rounding gives 1 + 2^-7. The twins then receive values their dtype holds exactly.
     """
     return np.asarray(array).astype(numpy_dtype(dtype))
+
+
+def cast_weights(
+    weights: Mapping[str, object], dtypes: Mapping[str, str], allow_16_bit_cast: bool = False
+) -> dict[str, np.ndarray]:
+    """Each weight ``cast_to`` its twin variable's dtype (``dtypes``: name -> dtype), or a ValueError.
+
+    Refused, because the twin would compute with other numbers than the file's, silently:
+    - a finite weight that the cast would make infinite (beyond float16's largest value, 65504);
+    - one 16-bit format into the other (bfloat16 <-> float16) unless ``allow_16_bit_cast``: neither holds
+      the other's values (bfloat16 has float32's range and 8 significant bits, float16 11 bits and a
+      range to 65504), so no rounding of one into the other is the obvious one to take silently.
+    float32 or float64 into a 16-bit twin is the stated rule (``cast_to``: nearest, ties to even, once).
+    """
+    out = {}
+    for name, dtype in dtypes.items():
+        array = np.asarray(weights[name])
+        source = array.dtype.name
+        if source in LOW_PRECISION and dtype in LOW_PRECISION and source != dtype and not allow_16_bit_cast:
+            raise ValueError(
+                f"Weight '{name}' is {source} and this twin is {dtype}: a cast between the two 16-bit formats "
+                "is not made silently (neither holds the other's values); pass allow_16_bit_cast=True to round "
+                "to nearest, or load the file into a float32 twin"
+            )
+        cast = cast_to(array, dtype)
+        overflow = np.isinf(cast.astype(np.float32)) & np.isfinite(array.astype(np.float64))
+        if overflow.any():
+            largest = float(np.max(np.abs(array.astype(np.float64)[overflow])))
+            raise ValueError(
+                f"Weight '{name}' holds {int(overflow.sum())} value(s) beyond {dtype}'s range (largest "
+                f"magnitude {largest:.6g}, the dtype's largest finite value {float(np.finfo(numpy_dtype(dtype)).max):.6g}): "
+                "they would become infinite"
+            )
+        out[name] = cast
+    return out
 
 
 def round_to(array: object, dtype: str) -> np.ndarray:
