@@ -61,10 +61,12 @@ def causal_mask(q_positions, k_positions):
     return k_positions[None, :] <= q_positions[:, None]
 
 
-def keys_and_mask(k, v, mask, causal, q_len, q_positions=None):
+def keys_and_mask(k, v, mask, causal, q_len, q_positions=None, finite=False):
     """What both paths do first: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
-    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``)."""
-    if mask is not None:
+    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``).
+    ``finite``: k and v are known finite there (projections of zeroed rows), which zero weight cancels
+    (the fused path; the explicit one zeroes them still, its scores at masked keys being the reference's 0)."""
+    if mask is not None and not finite:
         k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     if causal:
         kv_len = k.shape[-2]
@@ -98,7 +100,7 @@ def queries_with_keys(mask, causal, q_len, q_positions=None):
     return seen[..., q_positions].transpose(-1, -2)
 
 
-def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
+def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=False):
     """``scaled_dot_product`` on the framework's kernel (F.scaled_dot_product_attention): the output alone.
 
     The mask goes to the kernel as an additive bias, 0 or half the dtype's finite minimum (half, so that
@@ -113,7 +115,7 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None):
         return F.scaled_dot_product_attention(q, k, v, is_causal=True).to(dtype)  # the kernel skips the masked blocks
     # Without a padding mask every query keeps key 0 (causal or not): nothing to zero.
     has_keys = None if mask is None else queries_with_keys(mask, causal, q.shape[-2], q_positions)
-    k, v, mask = keys_and_mask(k, v, mask, causal, q.shape[-2], q_positions)
+    k, v, mask = keys_and_mask(k, v, mask, causal, q.shape[-2], q_positions, finite)
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v).to(dtype)
     zero, masked = (torch.tensor(x, dtype=q.dtype, device=q.device) for x in (0.0, torch.finfo(q.dtype).min / 2))
@@ -362,9 +364,11 @@ class MultiHeadAttention(Twin):
             raise ValueError(
                 f"Expected `query` with batch size {cache.batch_size} (the cache's). Received: {query.shape[0]}"
             )
-        if mask is not None and cache is None:
-            # Masked key and value rows are zeroed before the projections too: zeroing k and v alone keeps a
-            # NaN there out of the output, but not out of W_k's and W_v's gradients (NaN * 0 = NaN).
+        # Masked key and value rows are zeroed before the projections: zeroing k and v alone keeps a NaN
+        # there out of the output, but not out of W_k's and W_v's gradients (NaN * 0 = NaN). Their k and v
+        # are then finite (the biases), so the attention need not zero them again; cached slots it must.
+        finite = mask is not None and cache is None
+        if finite:
             key, value = without_masked(key, mask[:, :, None]), without_masked(value, mask[:, :, None])  # (B, T, D)
         q = self.split_heads(matmul(query, self.W_q, self.b_q))  # (B, H, Tq, d_h)
         k = self.split_heads(matmul(key, self.W_k, self.b_k))  # (B, H, T, d_h)
@@ -378,7 +382,7 @@ class MultiHeadAttention(Twin):
             k, v = cache.k, cache.v  # (B, H, T_max, d_h)
         key_mask = None if mask is None else mask[:, None, None, :]  # (B, 1, 1, T)
         if c.path == "fused":
-            heads = fused_scaled_dot_product(q, k, v, key_mask, c.causal, q_positions)
+            heads = fused_scaled_dot_product(q, k, v, key_mask, c.causal, q_positions, finite)
             attention_weights, mids = None, {"q": q, "k": k, "v": v}
         else:
             heads, attention_weights, scores = scaled_dot_product(q, k, v, key_mask, c.causal, q_positions)
