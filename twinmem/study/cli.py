@@ -31,6 +31,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--out", metavar="DIR", default="study-results", help="where the points, JSON, PNGs and summary go")
     p.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="points trained at once, a process each (default: 2 with --quick, the 2-core profile; else 1)",
+    )
+    p.add_argument(
         "--report-only",
         action="store_true",
         help="train nothing: write the figures and summary of the points --out already has",
@@ -74,7 +80,8 @@ def cmd_study(args: argparse.Namespace) -> int:
         console.print(f"wrote {out}/summary.md, results.json and *.png from {len(records)} of {len(found)} points")
         return 0
     start = time.perf_counter()
-    records = run_study(config, out, console)
+    jobs = args.jobs if args.jobs is not None else (2 if args.quick else 1)
+    records = run_study(config, out, console, jobs)
     wall = time.perf_counter() - start
     write_outputs(out, records, config, wall)
     console.print(

@@ -12,10 +12,12 @@ from twinmem.study.config import StudyConfig
 from twinmem.study.tasks import PAPER_ERROR
 
 
-def _mean_range(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{100 * values[0]:.1f}"
-    return f"{100 * np.mean(values):.1f} [{100 * min(values):.1f}, {100 * max(values):.1f}]"
+def _mean_range(values: list[float], scale: float = 100.0, digits: int = 1) -> str:
+    """Mean [min, max] over seeds (the value alone for one seed), times ``scale``."""
+    v = [scale * x for x in values]
+    if len(v) == 1:
+        return f"{v[0]:.{digits}f}"
+    return f"{np.mean(v):.{digits}f} [{min(v):.{digits}f}, {max(v):.{digits}f}]"
 
 
 def _params(records: results.Records) -> dict[tuple[str, str], int]:
@@ -32,8 +34,25 @@ def summary(records: results.Records, config: StudyConfig, wall_s: float | None 
         f"every point. Largest |TF - torch| over every plotted point: **{worst:.4g}** ({where}).",
         "",
     ]
+    diffs = results.framework_differences(records)
+    if diffs:
+        lines += [
+            "Per part and mechanism: the largest |TF - torch| of a plotted value, and the largest drift between the "
+            "two twins' loss curves (at rounding, ~1e-5, the twins trained alike and a difference is the frameworks' "
+            "rounding carried through training; far above it, the two trainings parted).",
+            "",
+            "| part | mechanism | largest difference | where | loss drift |",
+            "|---|---|---|---|---|",
+        ]
+        for (part, mech), d in sorted(diffs.items()):
+            lines.append(f"| {part} | {mech} | {d['difference']:.4g} | {d['where']} | {d['loss_drift']:.2g} |")
+        lines.append("")
+    timing = results.part_seconds(records)
     if wall_s is not None:
         lines += [f"Wall time of this run: {wall_s / 60:.1f} min.", ""]
+    if timing:
+        shown = ", ".join(f"{part} {n} points {t / 60:.1f} min" for part, (n, t) in sorted(timing.items()))
+        lines += [f"Point wall time (both twins, training and measures) per part: {shown}.", ""]
     cap = results.capacity(records)
     if cap:
         lines += [
@@ -73,7 +92,7 @@ def summary(records: results.Records, config: StudyConfig, wall_s: float | None 
         lines += [
             f"## Length generalisation (copy, trained on 1-{config.copy_train_len} vectors, {config.copy_steps} steps)",
             "",
-            "Bit errors per sequence (6 bits a vector; a guess gets half wrong).",
+            "Bit errors per sequence (6 bits a vector; a guess gets half wrong), mean [range] over seeds.",
             "",
             "| model | params | " + " | ".join(f"L = {n}" for n in config.copy_test_lens) + " |",
             "|" + "---|" * (len(config.copy_test_lens) + 2),
@@ -81,24 +100,24 @@ def summary(records: results.Records, config: StudyConfig, wall_s: float | None 
         for mech, length_fw in sorted(ln.items(), reverse=True):
             name = "NTM" if mech == "ntm" else "LSTM (controller only)"
             for fw, bit_errors in length_fw.items():
-                cells = [f"{bit_errors[n]:.2f}" for n in config.copy_test_lens]
+                cells = [_mean_range(bit_errors[n], 1.0, 2) for n in config.copy_test_lens]
                 lines.append(f"| {name} ({fw}) | {params[('length', mech)]:,} | " + " | ".join(cells) + " |")
         lines.append("")
     babi = results.babi_errors(records)
     if babi:
         lines += [
-            "## MemN2N on bAbI (generated stories; test error %)",
+            "## MemN2N on bAbI (generated stories; test error %, mean [range] over seeds)",
             "",
             "| task | ours " + " | ours ".join(f"({fw})" for fw in fws) + " | paper (1k, PE LS RN) |",
             "|" + "---|" * (len(fws) + 2),
         ]
         for task, babi_fw in sorted(babi.items()):
-            row = " | ".join(f"{babi_fw[fw]:.1f}" for fw in fws)
+            row = " | ".join(_mean_range(babi_fw[fw], 1.0) for fw in fws)
             lines.append(f"| {task} | {row} | {PAPER_ERROR.get(task, float('nan')):.1f} |")
         lines.append("")
     lk: Mapping[str, Any] = results.looks(records)
     if lk:
-        lines += ["## Where it looks (read weights of one held-out row, max |TF - torch|)", ""]
+        lines += ["## Where it looks (read-out of one held-out row: read weights, LSTM gates; max |TF - torch|)", ""]
         for mech, look in sorted(lk.items()):
             if look["max_diff_own_weights"] is None:
                 lines.append(f"- {mech}: one framework only (`looks_{mech}.png`)")

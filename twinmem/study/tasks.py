@@ -6,11 +6,15 @@ load, so that a mechanism has one config, and one parameter count, across the sw
 - tiny_gpt, lstm_language_model: the tokens (``k v ... k v ? k``), scored at the last position;
 - ntm: the tokens as one-hot vectors, logits out at every step (as ``twinmem train``'s recall);
 - memn2n: one memory slot per pair, the sentence ``k v`` (ids + 1: id 0 is MemN2N's padding),
-  slot 0 = the last pair, the query the sentence ``k``; unused slots empty.
+  slot 0 = the last pair, the query the sentence ``k``; unused slots empty;
+- kv_memory_network: one key-value slot per pair, key ``k`` and value ``v`` (ids + 1, 0 = padding),
+  slot 0 = the last pair, the query ``k``; unused slots all padding (zero weight).
 
 Parameter budget: ~100k for the three that read the tokens in sequence (tiny_gpt 2 layers d 64,
-the LSTM 128 units, the NTM's LSTM controller 128 with 16 slots of 20); MemN2N's parameters are
-its embeddings only, ~11k at d = 64 (a budget of 100k would be d ~ 600 for a vocabulary of 26).
+the LSTM 128 units, the NTM's LSTM controller 128 with 16 slots of 20); the two memory networks'
+parameters are embeddings (and KV-MemNN's hop matrices) only, ~11k each at d = 64: MemN2N 10,752
+(3 hops), KV-MemNN 11,520 (2 hops, the paper's H = 2); a budget of 100k would be d ~ 600 for a
+vocabulary of 26.
 """
 
 from __future__ import annotations
@@ -64,7 +68,24 @@ def _recall_rows(
         query = np.zeros((batch, 2), np.int64)
         query[:, 0] = x["tokens"][:, -1] + 1
         return {"stories": stories, "query": query, "answers": x["answer"] + 1, "query_index": x["query_index"]}
+    if mechanism == "kv_memory_network":
+        keys_in, values_in = (np.zeros((batch, max(config.pairs), 1), np.int64) for _ in range(2))
+        pair_tokens = x["tokens"][:, : 2 * pairs].reshape(batch, pairs, 2)[:, ::-1] + 1  # slot 0 = the last pair
+        keys_in[:, :pairs, 0], values_in[:, :pairs, 0] = pair_tokens[..., 0], pair_tokens[..., 1]
+        return {
+            "query": x["tokens"][:, -1:] + 1,
+            "keys": keys_in,
+            "values": values_in,
+            "answers": x["answer"] + 1,
+            "query_index": x["query_index"],
+        }
     return x
+
+
+def recall_token_names(config: StudyConfig) -> list[str]:
+    """A name per recall token id: keys ``k0 ...``, values ``v0 ...``, the query marker ``?``."""
+    keys, values = recall_keys(config), config.num_values
+    return [f"k{i}" for i in range(keys)] + [f"v{i}" for i in range(values)] + ["?"]
 
 
 def recall_setup(config: StudyConfig, point: Point) -> Setup:
@@ -95,14 +116,27 @@ def recall_setup(config: StudyConfig, point: Point) -> Setup:
             dict(vocab_size=vocab + 1, embedding_dim=64, memory_size=largest, sentence_len=2, hops=3),
             ("stories", "query"),
         ),
+        # Keys, values and query share the embedding A (as in the paper); 2 hops, each with its R_j.
+        "kv_memory_network": (
+            dict(
+                vocab_size=vocab + 1,
+                embedding_dim=64,
+                memory_size=largest,
+                key_len=1,
+                value_len=1,
+                query_len=1,
+                hops=2,
+            ),
+            ("query", "keys", "values"),
+        ),
     }
     overrides, inputs = models[point.mechanism]
-    memn2n = point.mechanism == "memn2n"
+    one_answer = point.mechanism in ("memn2n", "kv_memory_network")  # logits (B, V), not per position
     task = train.Task(
         batch=partial(_recall_rows, config, point.x, point.mechanism),
         inputs=inputs,
-        loss="answers_cross_entropy" if memn2n else "answer_cross_entropy",
-        measure="answers_accuracy" if memn2n else "answer_accuracy",
+        loss="answers_cross_entropy" if one_answer else "answer_cross_entropy",
+        measure="answers_accuracy" if one_answer else "answer_accuracy",
     )
     budget = train.Budget(
         steps=config.recall_steps,
