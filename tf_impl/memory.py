@@ -4,6 +4,30 @@ Token id 0 is padding in every model here: a padded word adds nothing to its sen
 memory slot whose words are all padding gets exactly zero attention. Masks are derived from the
 ids, True = valid (the project's convention). Every forward takes ``return_intermediates``; when
 True it returns ``(outputs, intermediates)`` named as in ``twinmem.reference.memory``.
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16 every tensor a model
+hands on (intermediates, outputs, the NTM's carried state) is stored in the dtype, and each step computes
+in float32 from 16-bit values and rounds its result once; both twins make the same choices, stated here.
+Matmuls and inner products (the scores u_k^T m_i, the reads sum_i p_i c_i and w^T M, every projection with
+its bias) go through ``core.matmul``: float32 sums, the bias inside, rounded once. A sentence's encoding
+sum_j l_j A x_j (plus T_A(i) when temporal) is summed over the words in float32 and rounded once. Softmax
+runs in float32 (the attention family's ``masked_softmax``: padded slots at the dtype's finite minimum,
+the weights rounded once). Adding two 16-bit tensors (u_k + o_k, q_j + o, q + m) rounds once. A weight read
+in several places (a tied embedding, H at every hop, the NTM's heads and feed-forward controller at every
+step) is upcast once per forward, so that its gradient, a sum over those places, the batch and a token's
+occurrences, is summed in float32 and rounded once; embedding rows are looked up in that copy (exactly).
+The NTM: one head's addressing is one float32 step from the 16-bit memory, previous weighting and head
+parameters, which rounds w^c and w_t once: the squares and norms sqrt(|u|^2 + eps) (eps = ``NTM_EPS`` = 1e-8
+is 0 in float16, under its least subnormal 6e-8, and a square under 3e-8 vanishes there too), the cosine,
+beta, g, s, gamma, the interpolation, the circular shift and the sharpening softmax(gamma log(w + eps)).
+e = sigmoid(e_hat), the erase and add M_{t-1} (1 - w e^T) + w a^T and the feed-forward controller's
+tanh(x W + b) each run in float32 and round once; the LSTM (the seed's encoder, the NTM's controller) is
+``rnn.LSTMCell`` under the rnn family's rule. The carried state (M_t, both heads' w_t, r_t, h_t, c_t) is
+thus rounded once per step, as a 16-bit model stores it, so its error grows with T (a random walk of one
+rounding per step); M_{t-1} is upcast once per step, so that its gradient, over the step's four uses, is
+summed in float32 and rounded once. Constants (the position encoding l, the fixed M_0 = 1e-6) are rounded
+once from float64 to the dtype (``twinmem.weights.cast_to``), not through float32 as the frameworks' own
+casts round them.
 """
 
 from __future__ import annotations
@@ -11,8 +35,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tf_impl.attention import masked_softmax
-from tf_impl.core import Twin, check_tensors, embed, known_values, weight
+from tf_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
 from tf_impl.rnn import LSTMCell
+from twinmem.checks import dtype_name
 from twinmem.configs.memory import (
     NTM_EPS,
     NTM_FIXED_MEMORY,
@@ -29,6 +54,7 @@ from twinmem.configs.memory import (
     ntm_head_sizes,
     position_encoding,
 )
+from twinmem.weights import cast_to
 
 
 def sigmoid(x):
@@ -42,15 +68,29 @@ def softplus(x):
 
 
 class FeedForwardCell(Twin):
-    r"""The NTM's feed-forward controller: :math:`h_t = \tanh(x_t W + b)`, W (D, H)."""
+    r"""The NTM's feed-forward controller: :math:`h_t = \tanh(x_t W + b)`, W (D, H).
+
+    Call arguments:
+        x_t: (B, D). step_weights: optional ``upcast_weights()``, made once by a caller that runs the
+        cell over many steps (the module docstring); None: the step upcasts its own.
+
+    Returns:
+        h_t (B, H).
+    """
 
     def __init__(self, input_dim: int, units: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.W = weight(self, "W", (input_dim, units))
         self.b = weight(self, "b", (units,), "zeros")
 
-    def call(self, x_t):
-        return tf.tanh(tf.matmul(x_t, self.W) + self.b)
+    def upcast_weights(self):
+        """(W, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W), upcast(self.b)
+
+    def call(self, x_t, step_weights=None):
+        W, b = self.upcast_weights() if step_weights is None else step_weights
+        # In float32 for a 16-bit x_t, h_t rounded once, as rnn.LSTMCell's step (the module docstring).
+        return tf.cast(tf.tanh(tf.matmul(upcast(x_t), W) + b), x_t.dtype)
 
 
 def lstm_encode(cell, x, valid):
@@ -89,7 +129,7 @@ class SeedMemoryNetwork(Twin):
 
     Args:
         config: ``SeedMemoryNetworkConfig`` (vocab_size, embedding_size, hidden_size, output_size).
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         query: int (B, Tq), 0 = padding.
@@ -111,11 +151,12 @@ class SeedMemoryNetwork(Twin):
     def call(self, query, memory_indices, return_intermediates=False):
         check_tensors(query=query, memory_indices=memory_indices)
         check_seed_inputs(self.config, query, memory_indices, known_values)
-        query_embedding = embed(self.embedding, query)  # (B, Tq, E)
+        dtype, embedding = self.embedding.dtype, upcast(self.embedding)  # upcast once (the module docstring)
+        query_embedding = tf.cast(embed(embedding, query), dtype)  # (B, Tq, E)
         query_encoded = lstm_encode(self.encoder, query_embedding, query != 0)  # (B, H)
-        memory_embeddings = embed(self.embedding, memory_indices)  # (B, Tm, E)
+        memory_embeddings = tf.cast(embed(embedding, memory_indices), dtype)  # (B, Tm, E)
         memory_encoded = lstm_encode(self.encoder, memory_embeddings, memory_indices != 0)  # (B, H)
-        output = tf.matmul(query_encoded + memory_encoded, self.W_d) + self.b_d  # (B, O)
+        output = matmul(query_encoded + memory_encoded, self.W_d, self.b_d)  # (B, O)
         mids = {
             "query_embedding": query_embedding,
             "query_encoded": query_encoded,
@@ -126,10 +167,14 @@ class SeedMemoryNetwork(Twin):
         return (outputs, mids) if return_intermediates else outputs
 
 
-def encode_sentences(embedding, ids, l):
-    """sum_j l_j * embedding[x_j] over the unpadded words: ids (..., S) -> (..., d)."""
+def encode_sentences(embedding, ids, l, T=None):
+    """sum_j l_j * embedding[x_j] over the unpadded words, plus T (the temporal encoding) if given:
+    ids (..., S) -> (..., d). In float32 for a 16-bit l (``embedding`` is the forward's float32 copy),
+    rounded once to l's dtype (the module docstring)."""
     word_mask = (ids != 0)[..., None]  # (..., S, 1)
-    return tf.reduce_sum(tf.where(word_mask, l * embed(embedding, ids), tf.zeros((), l.dtype)), axis=-2)
+    terms = upcast(l) * embed(embedding, ids)  # (..., S, d)
+    x = tf.reduce_sum(tf.where(word_mask, terms, tf.zeros((), terms.dtype)), axis=-2)  # (..., d)
+    return tf.cast(x if T is None else x + T, l.dtype)
 
 
 class MemN2N(Twin):
@@ -161,7 +206,7 @@ class MemN2N(Twin):
 
     Args:
         config: ``MemN2NConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         stories: int (B, M, S), 0 = padding.
@@ -190,23 +235,26 @@ class MemN2N(Twin):
                 self.T_C = weight(self, "T_C", (M, d))
             self.H = weight(self, "H", (d, d))
             self.W = weight(self, "W", (d, V))
-        l = position_encoding(c.sentence_len, d, c.encoding)  # (S, d)
-        self.l = tf.constant(l, dtype=dtype)
+        # Rounded once from float64 (cast_to): TF's own cast goes through float32 (the module docstring).
+        self.l = tf.constant(cast_to(position_encoding(c.sentence_len, d, c.encoding), dtype))  # (S, d)
 
     def matrices(self):
-        """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying."""
+        """Per-hop A^k, C^k (and T_A^k, T_C^k), B and W^T under the configured weight tying, each weight
+        upcast once (a 16-bit one to float32: the module docstring)."""
         c = self.config
         K = c.hops
         T_A: list | None
         T_C: list | None
         if c.tying == "adjacent":
-            A, C, B, W_T = [self.E[k] for k in range(K)], [self.E[k + 1] for k in range(K)], self.E[0], self.E[K]
-            T_A, T_C = (
-                ([self.T_E[k] for k in range(K)], [self.T_E[k + 1] for k in range(K)]) if c.temporal else (None, None)
-            )
+            E = upcast(self.E)
+            A, C, B, W_T = [E[k] for k in range(K)], [E[k + 1] for k in range(K)], E[0], E[K]
+            T_A, T_C = None, None
+            if c.temporal:
+                T_E = upcast(self.T_E)
+                T_A, T_C = [T_E[k] for k in range(K)], [T_E[k + 1] for k in range(K)]
         else:
-            A, C, B, W_T = [self.A] * K, [self.C] * K, self.B, None
-            T_A, T_C = ([self.T_A] * K, [self.T_C] * K) if c.temporal else (None, None)
+            A, C, B, W_T = [upcast(self.A)] * K, [upcast(self.C)] * K, upcast(self.B), None
+            T_A, T_C = ([upcast(self.T_A)] * K, [upcast(self.T_C)] * K) if c.temporal else (None, None)
         return A, C, B, W_T, T_A, T_C
 
     def call(self, stories, query, return_intermediates=False):
@@ -215,26 +263,25 @@ class MemN2N(Twin):
         check_memn2n_inputs(c, stories, query, known_values)
         slot_mask = tf.reduce_any(stories != 0, axis=-1)  # (B, M)
         A, C, B, W_T, T_A, T_C = self.matrices()
+        H, W = (upcast(self.H), upcast(self.W)) if c.tying == "layerwise" else (None, None)
         u_k = encode_sentences(B, query, self.l)  # (B, d)
         mids, p_hops = {}, []
         for k in range(c.hops):
-            m_i = encode_sentences(A[k], stories, self.l)  # (B, M, d)
-            c_i = encode_sentences(C[k], stories, self.l)  # (B, M, d)
-            if c.temporal:
-                m_i = m_i + T_A[k]
-                c_i = c_i + T_C[k]
-            scores = tf.matmul(m_i, u_k[:, :, None])[..., 0]  # (B, M)
+            m_i = encode_sentences(A[k], stories, self.l, T_A[k] if c.temporal else None)  # (B, M, d)
+            c_i = encode_sentences(C[k], stories, self.l, T_C[k] if c.temporal else None)  # (B, M, d)
+            scores = matmul(m_i, u_k[:, :, None])[..., 0]  # (B, M)
             p = (
                 tf.where(slot_mask, scores, tf.zeros_like(scores))
                 if self.linear_start
                 else masked_softmax(scores, slot_mask)
             )  # (B, M)
-            o = tf.matmul(p[:, None, :], c_i)[:, 0]  # (B, d)
+            o = matmul(p[:, None, :], c_i)[:, 0]  # (B, d)
             mids.update({f"u_{k + 1}": u_k, f"m_{k + 1}": m_i, f"c_{k + 1}": c_i, f"p_{k + 1}": p, f"o_{k + 1}": o})
             p_hops.append(p)
-            u_k = (u_k + o) if c.tying == "adjacent" else (tf.matmul(u_k, self.H) + o)
+            # Layer-wise, o is the matmul's bias: H u_k + o rounded once.
+            u_k = (u_k + o) if c.tying == "adjacent" else matmul(u_k, H, o)
         mids[f"u_{c.hops + 1}"] = u_k
-        logits = tf.matmul(u_k, W_T, transpose_b=True) if c.tying == "adjacent" else tf.matmul(u_k, self.W)  # (B, V)
+        logits = matmul(u_k, W_T, transpose_b=True) if c.tying == "adjacent" else matmul(u_k, W)  # (B, V)
         outputs = (logits, tf.stack(p_hops, axis=1))
         return (outputs, mids) if return_intermediates else outputs
 
@@ -257,7 +304,7 @@ class KVMemoryNetwork(Twin):
 
     Args:
         config: ``KVMemoryNetworkConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         query: int (B, S_q). keys: int (B, M, S_k). values: int (B, M, S_v). 0 = padding.
@@ -279,19 +326,20 @@ class KVMemoryNetwork(Twin):
         check_tensors(query=query, keys=keys, values=values)
         check_kv_inputs(c, query, keys, values, known_values)
         slot_mask = tf.reduce_any(keys != 0, axis=-1)  # (B, M)
-        k_h = encode_sentences(self.A, keys, self.l)  # (B, M, d)
-        v_h = encode_sentences(self.A, values, self.l)  # (B, M, d)
-        q_j = encode_sentences(self.A, query, self.l)  # (B, d)
+        A, R = upcast(self.A), upcast(self.R)  # upcast once (the module docstring)
+        k_h = encode_sentences(A, keys, self.l)  # (B, M, d)
+        v_h = encode_sentences(A, values, self.l)  # (B, M, d)
+        q_j = encode_sentences(A, query, self.l)  # (B, d)
         mids, p_hops = {"k_h": k_h, "v_h": v_h}, []
         for j in range(c.hops):
-            scores = tf.matmul(k_h, q_j[:, :, None])[..., 0]  # (B, M)
+            scores = matmul(k_h, q_j[:, :, None])[..., 0]  # (B, M)
             p = masked_softmax(scores, slot_mask)  # (B, M)
-            o = tf.matmul(p[:, None, :], v_h)[:, 0]  # (B, d)
+            o = matmul(p[:, None, :], v_h)[:, 0]  # (B, d)
             mids.update({f"q_{j + 1}": q_j, f"p_{j + 1}": p, f"o_{j + 1}": o})
             p_hops.append(p)
-            q_j = tf.matmul(q_j + o, self.R[j])  # (B, d)
+            q_j = matmul(q_j + o, R[j])  # (B, d)
         mids[f"q_{c.hops + 1}"] = q_j
-        logits = tf.matmul(q_j, self.B, transpose_b=True)  # (B, V)
+        logits = matmul(q_j, self.B, transpose_b=True)  # (B, V)
         outputs = (logits, tf.stack(p_hops, axis=1))
         return (outputs, mids) if return_intermediates else outputs
 
@@ -304,7 +352,13 @@ def roll(w, shift):
 
 
 def ntm_address(memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat):
-    """Content then location addressing (Graves et al. 2014, section 3.3); returns (w_t, w_c)."""
+    """Content then location addressing (Graves et al. 2014, section 3.3); returns (w_t, w_c).
+
+    One step in float32 for 16-bit arguments, w_t and w_c rounded once to w_tm1's dtype (the module docstring)."""
+    dtype = w_tm1.dtype
+    memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat = (
+        upcast(v) for v in (memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat)
+    )
     beta = softplus(beta_hat)  # (B,) >= 0
     g = sigmoid(g_hat)  # (B,) in (0, 1)
     s = tf.nn.softmax(s_hat, axis=-1)  # (B, 3) over shifts -1, 0, +1
@@ -318,7 +372,14 @@ def ntm_address(memory, w_tm1, k, beta_hat, g_hat, s_hat, gamma_hat):
     w_s = s[:, 0:1] * roll(w_g, -1) + s[:, 1:2] * w_g + s[:, 2:3] * roll(w_g, 1)  # (B, N)
     # w^gamma / sum w^gamma = softmax(gamma log w): no power of 0, no division by 0.
     w_t = tf.nn.softmax(gamma[:, None] * tf.math.log(w_s + NTM_EPS), axis=-1)  # (B, N)
-    return w_t, w_c
+    return tf.cast(w_t, dtype), tf.cast(w_c, dtype)
+
+
+def ntm_write(memory, w_t, e, a):
+    """M_t = M_{t-1} (1 - w_t e^T) + w_t a^T: in float32 for 16-bit w_t, e, a, rounded once to w_t's dtype."""
+    dtype = w_t.dtype
+    w_t, e, a = upcast(w_t), upcast(e), upcast(a)
+    return tf.cast(upcast(memory) * (1.0 - w_t[:, :, None] * e[:, None, :]) + w_t[:, :, None] * a[:, None, :], dtype)
 
 
 class NTM(Twin):
@@ -352,7 +413,7 @@ class NTM(Twin):
 
     Args:
         config: ``NTMConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (precision: the module docstring).
 
     Call arguments:
         x: float (B, T, I).
@@ -389,36 +450,46 @@ class NTM(Twin):
         check_ntm_inputs(c, x, self.compute_dtype)
         B, T, _ = x.shape
         N, M, H = c.memory_slots, c.memory_width, c.controller_size
+        # Read at every step, so upcast once (the module docstring).
+        W_read, b_read, W_write, b_write, W_out, b_out = (
+            upcast(v) for v in (self.W_read, self.b_read, self.W_write, self.b_write, self.W_out, self.b_out)
+        )
         if c.memory_init == "learned":
-            memory = self.M_0[None] + tf.zeros((B, 1, 1), x.dtype)  # (B, N, M)
+            # Broadcast in float32, so that M_0's gradient, a sum over the batch, is too.
+            memory = tf.cast(upcast(self.M_0)[None] + upcast(tf.zeros((B, 1, 1), x.dtype)), x.dtype)  # (B, N, M)
         else:
-            memory = tf.fill((B, N, M), tf.constant(NTM_FIXED_MEMORY, x.dtype))
+            # The constant rounded once (cast_to) to a value of the dtype, which the conversion keeps.
+            memory = tf.fill((B, N, M), tf.constant(float(cast_to(NTM_FIXED_MEMORY, dtype_name(x.dtype))), x.dtype))
         h_t, c_t = tf.zeros((B, H), x.dtype), tf.zeros((B, H), x.dtype)
         w_read = tf.concat([tf.ones((B, 1), x.dtype), tf.zeros((B, N - 1), x.dtype)], axis=1)  # heads start on slot 0
         w_write = tf.concat([tf.ones((B, 1), x.dtype), tf.zeros((B, N - 1), x.dtype)], axis=1)
-        r_t = tf.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
+        r_t = matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
         steps: dict[str, list] = {
             n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
         }
+        # The feed-forward controller's weights upcast once for all steps; the LSTM cell's follow the rnn family.
+        controller_weights = self.controller.upcast_weights() if isinstance(self.controller, FeedForwardCell) else None
         for t in range(T):
             controller_input = tf.concat([x[:, t], r_t], axis=-1)  # (B, I + M)
             if c.controller == "lstm":
                 (h_t, c_t), _ = self.controller(controller_input, (h_t, c_t))
             else:
-                h_t = self.controller(controller_input)
-            P = tf.matmul(h_t, self.W_read) + self.b_read  # (B, M + 6)
+                h_t = self.controller(controller_input, controller_weights)
+            # M_{t-1} upcast once per step: its gradient, over the step's four uses, is summed in float32.
+            memory_tm1 = upcast(memory)  # (B, N, M)
+            P = matmul(h_t, W_read, b_read)  # (B, M + 6)
             w_read, w_c_read = ntm_address(
-                memory, w_read, P[:, :M], P[:, M], P[:, M + 1], P[:, M + 2 : M + 5], P[:, M + 5]
+                memory_tm1, w_read, P[:, :M], P[:, M], P[:, M + 1], P[:, M + 2 : M + 5], P[:, M + 5]
             )
-            r_t = tf.matmul(w_read[:, None, :], memory)[:, 0]  # (B, M)
-            Q = tf.matmul(h_t, self.W_write) + self.b_write  # (B, 3M + 6)
+            r_t = matmul(w_read[:, None, :], memory_tm1)[:, 0]  # (B, M)
+            Q = matmul(h_t, W_write, b_write)  # (B, 3M + 6)
             w_write, w_c_write = ntm_address(
-                memory, w_write, Q[:, :M], Q[:, M], Q[:, M + 1], Q[:, M + 2 : M + 5], Q[:, M + 5]
+                memory_tm1, w_write, Q[:, :M], Q[:, M], Q[:, M + 1], Q[:, M + 2 : M + 5], Q[:, M + 5]
             )
-            e = sigmoid(Q[:, M + 6 : 2 * M + 6])  # (B, M)
+            e = tf.cast(sigmoid(upcast(Q[:, M + 6 : 2 * M + 6])), x.dtype)  # (B, M), in float32, rounded once
             a = Q[:, 2 * M + 6 :]  # (B, M)
-            memory = memory * (1.0 - w_write[:, :, None] * e[:, None, :]) + w_write[:, :, None] * a[:, None, :]
-            y_t = tf.matmul(tf.concat([h_t, r_t], axis=-1), self.W_out) + self.b_out  # (B, O)
+            memory = ntm_write(memory_tm1, w_write, e, a)  # (B, N, M)
+            y_t = matmul(tf.concat([h_t, r_t], axis=-1), W_out, b_out)  # (B, O)
             for n, v in zip(steps, (h_t, w_c_read, w_read, r_t, w_c_write, w_write, e, a, memory, y_t), strict=True):
                 steps[n].append(v)
         mids = {n: tf.stack(v, axis=1) for n, v in steps.items()}
