@@ -2,6 +2,13 @@
 
 The driver (``twinmem/train.py``) feeds both twins the same canonical initial weights and the same
 batches in the same order; these functions are the framework-specific part of one step.
+
+Mixed precision (``--dtype mixed_bfloat16`` / ``mixed_float16``): the optimizer updates a float32
+twin (the master weights); each step rounds them once into a 16-bit twin (``copy_weights``), which
+runs the forward and backward under its family's precision rules; the loss is float32, from upcast
+logits, and the 16-bit gradients come back upcast to float32. float16 adds dynamic loss scaling
+with Keras' ``LossScaleOptimizer`` (``make_loss_scaler``), on the schedule torch's twin gives its
+``GradScaler``.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 from keras import ops
+
+from tf_impl.core import upcast
 
 
 def answer_logits(logits, answer_position):
@@ -94,34 +103,90 @@ def clip_by_global_norm(gradients: list, max_norm: float) -> tuple[list, tf.Tens
     return [g * scale for g in gradients], norm
 
 
+def make_loss_scaler(optimizer, initial_scale: float, growth_interval: int) -> keras.optimizers.LossScaleOptimizer:
+    """Dynamic loss scaling around ``optimizer``: Keras' ``LossScaleOptimizer``, configured as torch's twin
+    configures ``GradScaler``.
+
+    The scale starts at ``initial_scale``; a step whose gradients are not all finite is skipped (Adam's
+    moments and step count untouched) and halves it; ``growth_interval`` finite steps in a row double it.
+    Keras fixes the factors at 2 and 1/2; torch's twin sets its growth and backoff factors to them.
+    """
+    return keras.optimizers.LossScaleOptimizer(
+        optimizer, initial_scale=initial_scale, dynamic_growth_steps=growth_interval
+    )
+
+
+def loss_scale(scaler) -> float:
+    """The scale the next step multiplies its loss by."""
+    # Unbuilt, Keras' optimizer has no scale variable yet: its scale_loss uses initial_scale.
+    return float(scaler.dynamic_scale.numpy()) if scaler.built else float(scaler.initial_scale)
+
+
+def copy_weights(source, target) -> None:
+    """``target``'s canonical variables = ``source``'s, rounded once to ``target``'s dtype (to nearest, ties to
+    even: ``twinmem.weights.cast_to``'s rule, which TF's cast from float32 follows)."""
+    targets = target.canonical_variables()
+    for name, variable in source.canonical_variables().items():
+        targets[name].assign(tf.cast(variable, targets[name].dtype))
+
+
 def to_tensors(batch: Mapping[str, np.ndarray]) -> dict[str, tf.Tensor]:
     return {n: tf.constant(x) for n, x in batch.items()}
 
 
 def make_train_step(
-    model, optimizer, loss: str, inputs: tuple[str, ...], clip_norm: float | None = None
+    model,
+    optimizer,
+    loss: str,
+    inputs: tuple[str, ...],
+    clip_norm: float | None = None,
+    master=None,
+    scaler=None,
 ) -> Callable[[Mapping], tuple[float, float]]:
     """One optimisation step on a batch of NumPy arrays; returns the loss before the update and the
-    global norm of the gradients before clipping.
+    global norm of the (unscaled, float32) gradients before clipping: not finite on a skipped step.
 
     ``inputs``: the names of the batch arrays the model takes, in order. ``clip_norm``: clip the
     gradients to this global norm (``clip_by_global_norm``) before the step; None = no clipping.
+    ``master``: the float32 twin ``optimizer`` updates when ``model`` is a 16-bit twin (mixed precision;
+    ``model``'s weights are rounded from it at the start of every step); None = ``model`` itself.
+    ``scaler``: ``make_loss_scaler``'s, wrapping ``optimizer`` (float16); None = no loss scaling.
     """
     loss_fn = LOSSES[loss]
+    master = model if master is None else master
     variables = list(model.canonical_variables().values())
+    masters = list(master.canonical_variables().values())
+    if scaler is not None and not scaler.built:
+        # Before the trace: an unbuilt LossScaleOptimizer scales by its Python initial_scale, which the
+        # trace would freeze into the graph.
+        scaler.build(masters)
 
     # A tf.function: TF's eager step costs several times its graph on a model this small (traced
     # once, as every batch has the same shapes). torch stays eager (see its twin).
     @tf.function
     def step(x):
+        if master is not model:
+            copy_weights(master, model)
         with tf.GradientTape() as tape:
-            value = loss_fn(model(*(x[n] for n in inputs))[0], x)
-        gradients = tape.gradient(value, variables)
+            # The loss in float32 from upcast logits (upcast: the logits themselves in float32 and float64).
+            value = loss_fn(upcast(model(*(x[n] for n in inputs))[0]), x)
+            scaled = value if scaler is None else scaler.scale_loss(value)
+        # The 16-bit gradients in float32: what differentiating through a float32 -> 16-bit cast gives.
+        gradients = [upcast(g) for g in tape.gradient(scaled, variables)]
+        if scaler is not None:
+            scale = tf.convert_to_tensor(scaler.dynamic_scale)
+            gradients = [g / scale for g in gradients]  # exact: the scale is a power of 2
         if clip_norm is not None:
             gradients, norm = clip_by_global_norm(gradients, clip_norm)
         else:
             norm = tf.norm(tf.stack([tf.norm(g) for g in gradients]))
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        if scaler is None:
+            optimizer.apply_gradients(zip(gradients, masters, strict=True))
+        else:
+            # The LossScaleOptimizer takes scaled gradients, skips the step unless all are finite, unscales
+            # and applies the Adam it wraps. Scaled again here (exact) so that the norm and the clipping
+            # above see the unscaled ones, as in torch's twin (unscale_, clip, step).
+            scaler.apply_gradients(zip([g * scale for g in gradients], masters, strict=True))
         return value, norm
 
     def train_step(batch: Mapping[str, np.ndarray]) -> tuple[float, float]:

@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     pp.add_argument(
         "--dtype",
         choices=list(registry.DTYPES),
-        help="default: float32 and float64 (bfloat16, float16: the attention and transformer models; the others are skipped)",
+        help="default: float32 and float64 (bfloat16, float16: the attention, transformer and memory models; the others are skipped)",
     )
     pp.add_argument("--json", metavar="PATH", help="write one record per (model, dtype, pair, quantity)")
     pp.set_defaults(func=cmd_parity)

@@ -27,7 +27,7 @@ DTYPES = FLOAT_DTYPES
 # The 16-bit dtypes, and the families whose twins follow the precision rules of their docstrings in them
 # (softmax and LayerNorm in float32, matmuls accumulated in float32): the others are refused in them.
 LOW_PRECISION = checks.LOW_PRECISION
-LOW_PRECISION_FAMILIES = ("attention", "transformer")
+LOW_PRECISION_FAMILIES = ("attention", "transformer", "memory")
 
 
 @dataclass(frozen=True)

@@ -196,7 +196,7 @@ def check_model(
 ) -> tuple[list[Record], dict[str, str]]:
     """Every record of one (model, variant, dtype); returns (records, skipped frameworks with reasons).
 
-    A model whose twins are not made for ``dtype`` (``ModelEntry.supports``: the rnn and memory families
+    A model whose twins are not made for ``dtype`` (``ModelEntry.supports``: the rnn family
     in bfloat16 and float16) gives no records and says so among the skipped; ``ModelEntry.build`` refuses it.
     """
     entry = registry.get(name)

@@ -10,6 +10,13 @@ held-out measure by name (``LOSSES`` and ``MEASURES`` in the framework train mod
 the config sized for the task and the optimisation budget (with the NTM's gradient clipping).
 Adding a (model, task) pair is one entry in ``TASKS``. The figures these defaults reach, and the
 commands that give them, are in ``docs/training.md``.
+
+``--dtype mixed_bfloat16`` / ``mixed_float16`` (the families of ``twinmem.entry.LOW_PRECISION_FAMILIES``):
+the optimizer updates float32 master weights, which are what is saved; every step rounds them once
+(to nearest, ties to even) into a twin built in bfloat16 / float16, whose forward and backward
+follow its family's precision rules; the loss is computed in float32 from upcast logits and the
+16-bit gradients are upcast to float32 for the same Adam step as in float32 (``MIXED``). float16
+scales the loss dynamically, on one schedule for both twins (``LossScale``).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import contextlib
 import json
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field, replace
@@ -27,10 +35,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+import twinmem.entry
 from twinmem import registry
 from twinmem.entry import ModelEntry
 from twinmem.frameworks import pin_threads, unavailable
+from twinmem.parity import TOLERANCES, UNIT_ROUNDOFF
 from twinmem.tasks import babi
 from twinmem.tasks.copy import copy_task
 from twinmem.tasks.recall import recall_task, recall_vocab_size
@@ -140,6 +151,56 @@ TASKS = {
     ),
 }
 
+# `--dtype`: float32, or mixed precision: the 16-bit dtype the twin computes in, the masters staying float32.
+MIXED = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+TRAIN_DTYPES = ("float32", *MIXED)
+
+
+@dataclass(frozen=True)
+class LossScale:
+    """Dynamic loss scaling (mixed_float16), one schedule for both twins: torch's ``GradScaler`` and Keras'
+    ``LossScaleOptimizer`` configured alike (``make_loss_scaler`` in the framework train modules).
+
+    The loss is multiplied by the scale before the backward pass and the gradients divided by it after
+    (exact: the scale is a power of 2), so that float16 gradients below 2^-24 do not flush to zero. A step
+    whose gradients are not all finite is skipped (no Adam update, Adam's step count unchanged) and
+    halves the scale; ``growth_interval`` finite steps in a row double it. Growth 2 and backoff 1/2 are
+    both frameworks' defaults and the only factors Keras offers. The defaults' initial scales differ
+    (torch 2^16, Keras 2^15); torch's is taken: a first step that overflows costs one skipped step.
+    """
+
+    initial: float = 2.0**16
+    growth_interval: int = 2000  # both frameworks' default
+
+    def __post_init__(self) -> None:
+        # A power of 2, so that scaling and unscaling are exact and the scale stays one after halvings.
+        if not (self.initial > 0 and np.isfinite(self.initial) and np.frexp(self.initial)[0] == 0.5):
+            raise ValueError(f"Expected the initial loss scale to be a power of 2. Received: {self.initial}")
+        if self.growth_interval < 1:
+            raise ValueError(f"Expected the growth interval to be >= 1. Received: {self.growth_interval}")
+
+
+# The schedule `twinmem train --dtype mixed_float16` runs (a test forces an overflow by replacing it).
+LOSS_SCALE = LossScale()
+
+
+def mixed_drift_bound(dtype: str, logit_scale: float) -> float:
+    """The largest |loss_tf - loss_torch| two twins trained side by side in ``MIXED[dtype]`` may show over a
+    short run (``parity_tests/test_train_mixed.py``), for logits whose largest magnitude is ``logit_scale``.
+
+    float32's counterpart is ``twinmem.parity.TRAIN_DRIFT``. Derived from parity's bound: on equal weights
+    the twins' 16-bit logits z agree within TOLERANCES[dtype] = 6 u relative to max(|z|, 1) (the tf-torch
+    pair; measured at most 1.6 u), and the loss, a mean of cross-entropies logsumexp(z) - z_answer, moves
+    by at most 2 max|dz|: 12 u max(|z|, 1). Past step 1 the masters stay float32 and take Adam's step on
+    gradients that agree to the same few u, which moves the logits by a few u times the learning rate
+    per step, far below one rounding of the logits; a component near zero that differs in sign
+    (TRAIN_DRIFT's 2 lr) moves the loss by that near-zero gradient times lr. The bound is loose, as
+    the twins round the same values the same way and part only where a float32 sum taken in another
+    order crosses a rounding boundary; the test holds step 1 and the gradient norms besides.
+    """
+    return 2 * TOLERANCES[MIXED[dtype]] * max(logit_scale, 1.0)
+
+
 # The task `--task` defaults to: the model's own (the issue's `twinmem train --model ntm`), else recall.
 DEFAULT_TASKS = {"memn2n": "babi1", "ntm": "copy"}
 
@@ -185,23 +246,53 @@ def initial_weights(shapes: Shapes, seed: int) -> Weights:
     return out
 
 
+def check_train_dtype(entry: ModelEntry, dtype: str) -> None:
+    """A ValueError naming ``--dtype`` and the model unless ``entry``'s twins train in ``dtype`` (``TRAIN_DTYPES``)."""
+    if dtype not in TRAIN_DTYPES:
+        raise ValueError(f"Expected --dtype to be one of {', '.join(TRAIN_DTYPES)}. Received: {dtype!r}")
+    if dtype in MIXED and not entry.supports(MIXED[dtype]):
+        families = " and ".join(twinmem.entry.LOW_PRECISION_FAMILIES)  # read now: the list grows
+        raise ValueError(
+            f"--dtype {dtype} is not supported for model {entry.name!r}: its {entry.family} twins have no "
+            f"{MIXED[dtype]} precision rules (mixed precision trains the {families} families); "
+            "use --dtype float32"
+        )
+
+
 def train_twin(
-    framework: str, entry: ModelEntry, config: Any, weights: Weights, task: Task, budget: Budget, seed: int
+    framework: str,
+    entry: ModelEntry,
+    config: Any,
+    weights: Weights,
+    task: Task,
+    budget: Budget,
+    seed: int,
+    dtype: str = "float32",
+    loss_scale: LossScale | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Train one twin.
 
-    Returns its losses and pre-clipping gradient norms per step, the task's held-out measure (under
-    the measure's name), wall time and final weights.
+    Returns its losses and pre-clipping gradient norms per step (None on a step skipped for non-finite
+    gradients), the task's held-out measure (under the measure's name), wall time and final weights
+    (float32). ``dtype``: one of ``TRAIN_DTYPES``; in mixed precision the held-out measure is the
+    16-bit twin's (the model as it computes), and ``loss_scale`` (mixed_float16 only; default
+    ``LOSS_SCALE``) adds the scale's record under "loss_scale". ``on_step``: called after every step
+    (a progress bar).
     """
+    check_train_dtype(entry, dtype)
     train = __import__(f"{framework}_impl.train", fromlist=["make_optimizer"])
-    model = entry.build(framework, config, "float32", weights)
+    master = entry.build(framework, config, "float32", weights)  # what the optimizer updates and what is saved
+    model = entry.build(framework, config, MIXED[dtype]) if dtype in MIXED else master  # what computes
     inputs = task.model_inputs.get(entry.name, task.inputs)
-    optimizer = train.make_optimizer(model, budget.learning_rate)
+    optimizer = train.make_optimizer(master, budget.learning_rate)
+    schedule = (loss_scale or LOSS_SCALE) if dtype == "mixed_float16" else None
+    scaler = None if schedule is None else train.make_loss_scaler(optimizer, schedule.initial, schedule.growth_interval)
     if budget.linear_start_steps:
         model.linear_start = True
-    step = train.make_train_step(model, optimizer, task.loss, inputs, budget.clip_norm)
+    step = train.make_train_step(model, optimizer, task.loss, inputs, budget.clip_norm, master, scaler)
     drops = dict(budget.learning_rate_drops)
-    losses, grad_norms = [], []
+    losses, grad_norms, scales = [], [], []
     seen: set[bytes] = set()
     bookkeeping = 0.0  # the held-out rows' bookkeeping, kept out of the wall time
     start = time.perf_counter()
@@ -212,23 +303,50 @@ def train_twin(
             model.linear_start = False
             # A new step: TF's tf.function read the attribute when it was traced (the optimizer, and
             # with it Adam's moments, carries over).
-            step = train.make_train_step(model, optimizer, task.loss, inputs, budget.clip_norm)
+            step = train.make_train_step(model, optimizer, task.loss, inputs, budget.clip_norm, master, scaler)
         batch = task.batch(budget.batch_size, seed=batch_seed(seed, s))
         loss, grad_norm = step(batch)
         losses.append(loss)
-        grad_norms.append(grad_norm)
+        grad_norms.append(grad_norm if np.isfinite(grad_norm) else None)  # JSON has no inf or NaN
+        if scaler is not None:
+            scales.append(train.loss_scale(scaler))  # the scale after step s
         t0 = time.perf_counter()
         seen.update(row_keys(batch))
+        if on_step is not None:
+            on_step()
         bookkeeping += time.perf_counter() - t0
     wall = time.perf_counter() - start - bookkeeping
+    if model is not master:
+        train.copy_weights(master, model)  # the last update's masters, rounded as a step would
     held_out = unseen_rows(task.batch(HELD_OUT_ROWS, seed=np.random.SeedSequence(EVAL_SEED)), seen)
-    return {
+    result = {
         "losses": losses,
         "grad_norms": grad_norms,
         task.measure: train.MEASURES[task.measure](model, held_out, inputs),
         "held_out_rows": len(next(iter(held_out.values()))),
         "wall_s": wall,
-        "weights": model.export_canonical(),
+        "weights": master.export_canonical(),
+    }
+    if schedule is not None:
+        result["loss_scale"] = scale_record(schedule, scales)
+    return result
+
+
+# What both twins' loss scaling must agree on (the scale's record of a mixed_float16 run).
+SCALE_EVENTS = ("skipped_steps", "grown_at_steps", "final")
+
+
+def scale_record(schedule: LossScale, scales: list[float]) -> dict[str, Any]:
+    """The loss scale's story from the scale after each step: a step that halved it was skipped (the
+    only way the scale falls), one that doubled it completed ``growth_interval`` finite steps."""
+    before = [schedule.initial, *scales[:-1]]
+    return {
+        **asdict(schedule),
+        "growth_factor": 2.0,
+        "backoff_factor": 0.5,
+        "final": scales[-1] if scales else schedule.initial,
+        "skipped_steps": [s + 1 for s, (a, b) in enumerate(zip(before, scales, strict=True)) if b < a],
+        "grown_at_steps": [s + 1 for s, (a, b) in enumerate(zip(before, scales, strict=True)) if b > a],
     }
 
 
@@ -264,6 +382,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--framework", choices=["tf", "torch", "both"], default="both")
     p.add_argument("--steps", type=int, help="Adam steps (default: the task's budget for the model)")
     p.add_argument("--seed", type=int, default=0, help="seed of the initial weights and of the batches")
+    p.add_argument(
+        "--dtype",
+        choices=TRAIN_DTYPES,
+        default="float32",
+        help="float32, or mixed precision: float32 master weights, bfloat16 / float16 compute (float16 with "
+        "dynamic loss scaling); the attention, transformer and memory families",
+    )
     p.add_argument("--out", metavar="DIR", default="train-results", help="where the JSON, PNG and weights go")
     p.set_defaults(func=cmd_train)
     return p
@@ -311,6 +436,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ValueError(
             f"Task {args.task!r} has no config for model {args.model!r}; it has: {', '.join(task.configs)}"
         )
+    check_train_dtype(entry, args.dtype)
     config = entry.make_config(**task.configs[args.model])
     budget = task.budgets.get(args.model, Budget())
     if args.steps is not None:
@@ -324,7 +450,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     pin_threads(1)  # one core each, as the benchmarks: the wall times compare like with like
     weights = initial_weights(entry.weight_shapes(config), args.seed)
     n_params = sum(int(np.prod(w.shape)) for w in weights.values())
-    print(f"{args.model} on {args.task}: {n_params} parameters, {budget.steps} steps of {budget.batch_size} rows")
+    print(
+        f"{args.model} on {args.task}: {n_params} parameters, {budget.steps} steps of {budget.batch_size} rows, "
+        f"{args.dtype}"
+    )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"Expected --out to be a directory. Received: {str(out)!r}, a file")
@@ -348,7 +477,8 @@ def run_and_write(
 ) -> int:
     """Train, stage every output under a temporary name, then rename them all at once (``commit``):
     an interrupted or failed run leaves the previous complete results, never a mix of two runs."""
-    stem = f"{args.model}_{args.task}"
+    # A mixed-precision run's files sit beside the float32 run's, not over them.
+    stem = f"{args.model}_{args.task}" + ("" if args.dtype == "float32" else f"_{args.dtype}")
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     staged: dict[Path, Path] = {}
 
@@ -357,21 +487,34 @@ def run_and_write(
         staged[tmp] = out / name
         return tmp
 
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         results = {}
         for fw in frameworks:
-            results[fw] = r = train_twin(fw, entry, config, weights, task, budget, args.seed)
+            # On a terminal only, and gone when the twin is done: its result line stays.
+            with Progress(*columns, transient=True, disable=not sys.stdout.isatty()) as progress:
+                advance = partial(progress.advance, progress.add_task(f"{fw} {args.dtype}", total=budget.steps))
+                r = train_twin(fw, entry, config, weights, task, budget, args.seed, args.dtype, on_step=advance)
+            results[fw] = r
             save_weights(stage(f"{stem}_{fw}.safetensors"), r.pop("weights"), args.model, config)
             measure = format_measure(task.measure, r[task.measure])
             print(
                 f"{fw:6s} final loss {r['losses'][-1]:.4f}  {measure} on {r['held_out_rows']} unseen rows  "
                 f"({r['wall_s']:.1f} s)"
             )
+            if "loss_scale" in r:
+                ls = r["loss_scale"]
+                print(
+                    f"       loss scale {ls['initial']:g} -> {ls['final']:g}: {len(ls['skipped_steps'])} steps "
+                    f"skipped {ls['skipped_steps'][:10]}{' ...' if len(ls['skipped_steps']) > 10 else ''}, "
+                    f"grown at {ls['grown_at_steps'][:10]}"
+                )
         summary = summarize(args, config, budget, n_params, results, run_id, task.measure)
         summary["files"] = sorted(final.name for final in staged.values()) + [f"{stem}.json", f"{stem}.png"]
         stage(f"{stem}.json").write_text(json.dumps(summary, indent=1))
         curves = {fw: r["losses"] for fw, r in results.items()}
-        plot_curves(stage(f"{stem}.png"), curves, f"{args.model} on {args.task}")
+        title = f"{args.model} on {args.task}" + ("" if args.dtype == "float32" else f", {args.dtype}")
+        plot_curves(stage(f"{stem}.png"), curves, title)
         commit(staged)
     finally:
         for tmp in staged:
@@ -399,6 +542,7 @@ def summarize(
         "task": args.task,
         "measure": measure,
         "seed": args.seed,
+        "dtype": args.dtype,  # float32, or mixed_*: float32 masters (the saved weights), 16-bit compute
         "parameters": n_params,
         "config": asdict(config),
         "budget": asdict(budget),
@@ -407,5 +551,11 @@ def summarize(
     if len(results) == 2:
         drift = np.abs(np.asarray(results["tf"]["losses"]) - np.asarray(results["torch"]["losses"]))
         summary["drift"] = {"max": float(drift.max()), "step_of_max": int(drift.argmax()) + 1}
-        print(f"loss drift: max |loss_tf - loss_torch| = {drift.max():.3e} (at step {drift.argmax() + 1})")
+        in_u = "" if args.dtype not in MIXED else f" = {drift.max() / UNIT_ROUNDOFF[MIXED[args.dtype]]:.3g} u"
+        print(f"loss drift: max |loss_tf - loss_torch| = {drift.max():.3e}{in_u} (at step {drift.argmax() + 1})")
+        if "loss_scale" in results["tf"]:
+            same = all(results["tf"]["loss_scale"][k] == results["torch"]["loss_scale"][k] for k in SCALE_EVENTS)
+            summary["drift"]["loss_scale_same"] = same
+            verdict = "the same" if same else "DIFFERENT"
+            print(f"loss scale: {verdict} skipped steps, growths and final scale in both twins")
     return summary
