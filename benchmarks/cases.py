@@ -63,7 +63,10 @@ GEMM_MODES = {"tf": "graph", "torch": "eager"}
 GEMM_DTYPES = ("float32", "bfloat16")  # bfloat16: this CPU has AVX512_BF16 (about twice float32 here)
 # The twins timed in bfloat16 too (the families that have it), at their first bench shape: each against
 # the bfloat16 ceiling. float16 is not timed on CPU: torch has no fast CPU float16 matmul (0.3 GFLOP/s).
-LOW_PRECISION_MODELS = ("scaled_dot_product_attention", "multi_head_attention", "tiny_gpt")
+LOW_PRECISION_MODELS = ("scaled_dot_product_attention", "multi_head_attention", "tiny_gpt", "lstm")
+# The recurrent twins run 16 bits on their explicit path only (the fused one is refused there); the quick
+# shape is on the fused path, so the explicit float32 case is timed beside it, for the bf16 / fp32 ratio.
+LOW_PRECISION_PATH = {"lstm": "explicit"}
 LOW_PRECISION_MODES = {"tf": ("graph",), "torch": ("eager",)}  # the fastest of each; make bench stays in 5 min
 GEMM_PHASES = ("start", "end")
 GEMM_MIN_ROUNDS = 25  # a GEMM takes 40-90 ms here: 25 rounds give an IQR of a few % of the median
@@ -156,13 +159,19 @@ def all_cases() -> list[Case]:
     for name in LOW_PRECISION_MODELS:
         entry = registry.get(name)
         for label, config, inputs in entry.bench_shapes.get(profile(), [])[:1]:
+            dtypes = ["bfloat16"]
+            path = LOW_PRECISION_PATH.get(name)
+            if path is not None and config.get("path") != path:
+                label, config = label.replace(config["path"], path, 1), {**config, "path": path}
+                dtypes.insert(0, "float32")
             for device in devices():
                 for framework in registry.FRAMEWORKS:
                     for mode in (m for m in modes(framework, entry.family) if m in LOW_PRECISION_MODES[framework]):
                         for pass_ in PASSES:
-                            out.append(
-                                Case(name, label, framework, "twin", mode, pass_, device, config, inputs, "bfloat16")
-                            )
+                            for dtype in dtypes:
+                                out.append(
+                                    Case(name, label, framework, "twin", mode, pass_, device, config, inputs, dtype)
+                                )
     if "tiny_gpt" in registry.names():
         for label, config, batch, contexts in GENERATION[profile()]:
             for context in contexts:

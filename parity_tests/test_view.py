@@ -81,7 +81,7 @@ def test_an_intermediate_sits_on_the_line_that_assigns_it():
         "k",
         "k, v",
     ]
-    assert _placed_lines("gru", "mid:cells.0.z") == ["z = tf.sigmoid(gx[:, :H] + gh[:, :H])"]
+    assert _placed_lines("gru", "mid:cells.0.z") == ['z = tf.sigmoid(gx[:, cols["z"]] + gh[:, cols["z"]])']
 
 
 def test_a_weight_gradient_sits_beside_its_declaration():

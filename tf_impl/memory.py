@@ -98,8 +98,9 @@ def lstm_encode(cell, x, valid):
     B, T, _ = x.shape
     h_t = tf.zeros((B, cell.hidden_size), x.dtype)
     c_t = tf.zeros((B, cell.hidden_size), x.dtype)
+    step_weights = cell.upcast_weights()  # once for all steps (rnn.LSTMCell; the rnn family's rule)
     for t in range(T):
-        (h_new, c_new), _ = cell(x[:, t], (h_t, c_t))
+        (h_new, c_new), _ = cell(x[:, t], (h_t, c_t), step_weights)
         h_t = tf.where(valid[:, t, None], h_new, h_t)
         c_t = tf.where(valid[:, t, None], c_new, c_t)
     return h_t
@@ -467,12 +468,12 @@ class NTM(Twin):
         steps: dict[str, list] = {
             n: [] for n in ("h", "w_c_read", "read_weights", "r", "w_c_write", "write_weights", "e", "a", "memory", "y")
         }
-        # The feed-forward controller's weights upcast once for all steps; the LSTM cell's follow the rnn family.
-        controller_weights = self.controller.upcast_weights() if isinstance(self.controller, FeedForwardCell) else None
+        # The controller's weights upcast once for all steps: their gradients are summed over the steps in float32.
+        controller_weights = self.controller.upcast_weights()
         for t in range(T):
             controller_input = tf.concat([x[:, t], r_t], axis=-1)  # (B, I + M)
             if c.controller == "lstm":
-                (h_t, c_t), _ = self.controller(controller_input, (h_t, c_t))
+                (h_t, c_t), _ = self.controller(controller_input, (h_t, c_t), controller_weights)
             else:
                 h_t = self.controller(controller_input, controller_weights)
             # M_{t-1} upcast once per step: its gradient, over the step's four uses, is summed in float32.

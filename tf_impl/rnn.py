@@ -14,6 +14,24 @@ Mask convention (the whole project): bool (B, T), True = valid step, right paddi
 otherwise). Outputs past a sequence's length are zero; the final state is the state at its last valid
 step, for the backward direction too (which starts at that step). An all-False row (no valid step)
 gives zero outputs and the initial state as its final state, on both paths.
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16 (the explicit path;
+the fused one is refused there: ``layouts.recurrent.fused_refusal``) every tensor a model hands on
+(outputs, the carried state h_t and the LSTM's c_t, intermediates) is stored in the dtype, and both
+twins make the same rounding choices, stated here. A cell step is one float32 computation from 16-bit
+values: the pre-activations x_t W_ih + h_tm1 W_hh + b (float32 products and sums, the bias inside, as
+``core.matmul``, not rounded), the sigmoids and tanh, the GRU's r (h_tm1 W_hn + b_hn) and
+(1 - z) n + z h_tm1, the LSTM's c_t = f c_tm1 + i g and h_t = o tanh(c_t); then h_t (and c_t) are
+rounded once to the dtype, as a 16-bit model stores its state, and so are the gates handed out as
+intermediates (nothing computes with those copies). A cell's weights are upcast once per forward, not
+per step, so that their gradients, sums over the steps and the batch, are summed in float32 and rounded
+once; so are the weights the seq2seq decoder reads at every step (its cell, E_target, W_y, b_y).
+Embedding rows are looked up in an upcast copy of the embedding (exactly), so that its gradient, a sum
+over a token's occurrences, is summed in float32; the output layers h W_y + b_y are ``core.matmul``.
+The attention is the attention family's twin under its own rule. The state is rounded once per step,
+and in the backward pass so is its gradient: T roundings, which the contracting recurrence (gates and
+tanh' at most 1) damps rather than sums; measured, the error does not grow from T = 5 to 80 (the bound:
+``parity_tests/test_low_precision_rnn.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_impl.attention import AdditiveAttention
-from tf_impl.core import Twin, check_tensors, embed, known_values, weight
+from tf_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
 from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -43,7 +61,7 @@ from twinmem.configs.rnn import (
     num_directions,
     rnn_of,
 )
-from twinmem.layouts.recurrent import layer_input_size
+from twinmem.layouts.recurrent import CANONICAL_GATE_ORDER, check_path_dtype, gate_columns, layer_input_size
 
 
 class RNNCell(Twin):
@@ -55,7 +73,8 @@ class RNNCell(Twin):
     where act is tanh or relu. W_ih (D, H), W_hh (H, H), b (H,).
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H). step_weights: optional ``upcast_weights()``, made once
+        by a caller that runs the cell over many steps (the module docstring); None: the step upcasts its own.
 
     Returns:
         ``(h_t,)`` and the intermediates ``{"h": h_t}``.
@@ -68,10 +87,16 @@ class RNNCell(Twin):
         self.W_hh = weight(self, "W_hh", (hidden_size, hidden_size))
         self.b = weight(self, "b", (hidden_size,), "zeros")
 
-    def call(self, x_t, state):
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def call(self, x_t, state, step_weights=None):
         (h_tm1,) = state
-        a_t = tf.matmul(x_t, self.W_ih) + tf.matmul(h_tm1, self.W_hh) + self.b  # (B, H)
-        h_t = tf.tanh(a_t) if self.activation == "tanh" else tf.nn.relu(a_t)
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t and h_tm1, rounded once (the module docstring).
+        a_t = tf.matmul(upcast(x_t), W_ih) + tf.matmul(upcast(h_tm1), W_hh) + b  # (B, H)
+        h_t = tf.cast(tf.tanh(a_t) if self.activation == "tanh" else tf.nn.relu(a_t), x_t.dtype)
         return (h_t,), {"h": h_t}
 
 
@@ -88,7 +113,8 @@ class LSTMCell(Twin):
     where W_ih (D, 4H), W_hh (H, 4H), b (4H,) hold the gates i, f, g, o in that order of column blocks.
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each.
+        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each. step_weights: optional ``upcast_weights()``, as
+        in ``RNNCell``.
 
     Returns:
         ``(h_t, c_t)`` and the intermediates i, f, g, o, c, h.
@@ -101,17 +127,24 @@ class LSTMCell(Twin):
         self.W_hh = weight(self, "W_hh", (hidden_size, 4 * hidden_size))
         self.b = weight(self, "b", (4 * hidden_size,), "zeros")
 
-    def call(self, x_t, state):
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def call(self, x_t, state, step_weights=None):
         h_tm1, c_tm1 = state
         H = self.hidden_size
-        z_t = tf.matmul(x_t, self.W_ih) + tf.matmul(h_tm1, self.W_hh) + self.b  # (B, 4H)
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t, h_tm1 and c_tm1; h_t, c_t and the gates rounded once (the module docstring).
+        z_t = tf.matmul(upcast(x_t), W_ih) + tf.matmul(upcast(h_tm1), W_hh) + b  # (B, 4H)
         i = tf.sigmoid(z_t[:, :H])
         f = tf.sigmoid(z_t[:, H : 2 * H])
         g = tf.tanh(z_t[:, 2 * H : 3 * H])
         o = tf.sigmoid(z_t[:, 3 * H :])
-        c_t = f * c_tm1 + i * g
+        c_t = f * upcast(c_tm1) + i * g
         h_t = o * tf.tanh(c_t)
-        return (h_t, c_t), {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
+        mids = {name: tf.cast(v, x_t.dtype) for name, v in {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}.items()}
+        return (mids["h"], mids["c"]), mids
 
 
 class GRUCell(Twin):
@@ -127,9 +160,10 @@ class GRUCell(Twin):
 
     where W_ih (D, 3H) and W_hh (H, 3H) hold the gates z, r, n in that order of column blocks (Keras'
     order; torch's is r, z, n) and b (2, 3H) holds the input biases in row 0, the recurrent ones in row 1.
+    In memory this twin holds them so, Keras' order, which its fused path (Keras' GRU) reads as it is.
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H). step_weights: optional ``upcast_weights()``, as in ``RNNCell``.
 
     Returns:
         ``(h_t,)`` and the intermediates z, r, n, h.
@@ -138,20 +172,29 @@ class GRUCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         self.hidden_size = hidden_size
+        self.gates = gate_columns(CANONICAL_GATE_ORDER["gru"], hidden_size)  # the stored order: z, r, n
         self.W_ih = weight(self, "W_ih", (input_size, 3 * hidden_size))
         self.W_hh = weight(self, "W_hh", (hidden_size, 3 * hidden_size))
         self.b = weight(self, "b", (2, 3 * hidden_size), "zeros")
 
-    def call(self, x_t, state):
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def call(self, x_t, state, step_weights=None):
         (h_tm1,) = state
-        H = self.hidden_size
-        gx = tf.matmul(x_t, self.W_ih) + self.b[0]  # (B, 3H)
-        gh = tf.matmul(h_tm1, self.W_hh) + self.b[1]  # (B, 3H)
-        z = tf.sigmoid(gx[:, :H] + gh[:, :H])
-        r = tf.sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
-        n = tf.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
-        h_t = (1.0 - z) * n + z * h_tm1
-        return (h_t,), {"z": z, "r": r, "n": n, "h": h_t}
+        cols = self.gates
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t and h_tm1; h_t and the gates rounded once (the module docstring).
+        h = upcast(h_tm1)
+        gx = tf.matmul(upcast(x_t), W_ih) + b[0]  # (B, 3H)
+        gh = tf.matmul(h, W_hh) + b[1]  # (B, 3H)
+        z = tf.sigmoid(gx[:, cols["z"]] + gh[:, cols["z"]])
+        r = tf.sigmoid(gx[:, cols["r"]] + gh[:, cols["r"]])
+        n = tf.tanh(gx[:, cols["n"]] + r * gh[:, cols["n"]])
+        h_t = (1.0 - z) * n + z * h
+        mids = {name: tf.cast(v, x_t.dtype) for name, v in {"z": z, "r": r, "n": n, "h": h_t}.items()}
+        return (mids["h"],), mids
 
 
 def run_direction(cell, x, mask, state, reverse: bool):
@@ -162,9 +205,10 @@ def run_direction(cell, x, mask, state, reverse: bool):
             "The explicit path unrolls its loop over the steps, so inside tf.function the sequence length of `x` "
             "must be static (an input_signature with T given); path='fused' takes any length"
         )
+    step_weights = cell.upcast_weights()  # once for all steps (the module docstring)
     outputs, mids = [], []
     for t in range(T - 1, -1, -1) if reverse else range(T):
-        new_state, m = cell(x[:, t], state)
+        new_state, m = cell(x[:, t], state, step_weights)
         if mask is None:
             state, y_t = new_state, new_state[0]
         else:
@@ -187,6 +231,7 @@ class _Recurrent(Twin):
     def __init__(self, config, dtype: str = "float32", **kwargs):
         super().__init__(dtype=dtype, **kwargs)
         check_config(config)
+        check_path_dtype(config.path, dtype)
         self.config = c = config
         D = num_directions(c)
         sizes = [layer_input_size(c, k) for k in range(c.num_layers * D)]
@@ -226,6 +271,11 @@ class _Recurrent(Twin):
         c = self.config
         check_tensors(x=x, mask=mask, h_0=h_0, c_0=c_0)
         check_recurrent_inputs(c, x, mask, h_0, c_0, self.compute_dtype, known_values)
+        # Padded steps zeroed before any cell or kernel reads them: a padded step's result is dropped by a
+        # select, whose gradient still multiplies the dropped branch's by 0, and 0 x NaN is NaN; zeroed, a
+        # NaN or inf at a padded step reaches no output and no gradient (the mask convention above).
+        if mask is not None:
+            x = tf.where(mask[..., None], x, tf.zeros((), dtype=x.dtype))
         D, B = num_directions(c), tf.shape(x)[0]
         layer_input, finals, mids = x, [], {}
         for layer in range(c.num_layers):
@@ -274,7 +324,8 @@ class RNN(_Recurrent):
 
     Args:
         config: ``RNNConfig``; ``path`` picks the explicit loop or Keras' ``SimpleRNN``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -317,7 +368,8 @@ class LSTM(_Recurrent):
 
     Args:
         config: ``LSTMConfig``; ``path`` picks the explicit loop or Keras' ``LSTM``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -356,7 +408,8 @@ class GRU(_Recurrent):
 
     Args:
         config: ``GRUConfig``; ``path`` picks the explicit loop or Keras' ``GRU(reset_after=True)``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -406,7 +459,8 @@ class RNNClassifier(Twin):
 
     Args:
         config: ``RNNClassifierConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -425,7 +479,7 @@ class RNNClassifier(Twin):
 
     def call(self, x, mask=None, return_intermediates=False):
         (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
-        logits = tf.matmul(h_n[-1], self.W_y) + self.b_y  # (B, O)
+        logits = matmul(h_n[-1], self.W_y, self.b_y)  # (B, O)
         mids = {f"rnn.{n}": v for n, v in m.items()}
         return ((logits,), mids) if return_intermediates else (logits,)
 
@@ -445,7 +499,8 @@ class LSTMLanguageModel(Twin):
 
     Args:
         config: ``LSTMLanguageModelConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         tokens: (B, T) int32 or int64.
@@ -466,9 +521,10 @@ class LSTMLanguageModel(Twin):
     def call(self, tokens, mask=None, training=None, return_intermediates=False):
         check_tensors(tokens=tokens, mask=mask)
         check_tokens(self.config, tokens, mask, known_values)
-        embedded = embed(self.E, tokens)  # (B, T, E)
+        # Rows of an upcast copy, back in E's dtype (exact): E's gradient summed in float32 (the module docstring).
+        embedded = tf.cast(embed(upcast(self.E), tokens), self.E.dtype)  # (B, T, E)
         (output, _, _), m = self.lstm(embedded, mask=mask, training=training, return_intermediates=True)
-        logits = tf.matmul(output, self.W_y) + self.b_y  # (B, T, V)
+        logits = matmul(output, self.W_y, self.b_y)  # (B, T, V)
         mids = {"embedded": embedded, **{f"lstm.{n}": v for n, v in m.items()}}
         return ((logits,), mids) if return_intermediates else (logits,)
 
@@ -507,7 +563,8 @@ class Seq2SeqAttention(Twin):
 
     Args:
         config: ``Seq2SeqAttentionConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         source: (B, S) int token ids. source_mask: optional bool (B, S), True = valid step.
@@ -530,25 +587,34 @@ class Seq2SeqAttention(Twin):
 
     def encode(self, source, source_mask):
         """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
-        embedded = embed(self.E_source, source)  # (B, S, E)
+        # Rows of an upcast copy, back in the dtype (exact): the gradient summed in float32 (the module docstring).
+        embedded = tf.cast(embed(upcast(self.E_source), source), self.E_source.dtype)  # (B, S, E)
         (values, h_n), m = self.encoder(embedded, mask=source_mask, return_intermediates=True)
         return values, h_n[-1], m
 
-    def step(self, y_t, s_tm1, values, source_mask):
-        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t."""
-        e_t = embed(self.E_target, y_t)  # (B, E)
+    def upcast_weights(self):
+        """What every decoder step reads, upcast once per forward (the module docstring): E_target, the
+        decoder cell's weights, W_y, b_y."""
+        return upcast(self.E_target), self.decoder.upcast_weights(), upcast(self.W_y), upcast(self.b_y)
+
+    def step(self, y_t, s_tm1, values, source_mask, step_weights):
+        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t; ``step_weights``
+        is ``upcast_weights()``, made once per forward."""
+        E_target, decoder_weights, W_y, b_y = step_weights
+        e_t = tf.cast(embed(E_target, y_t), self.E_target.dtype)  # (B, E)
         context, alpha = self.attention(s_tm1, values, mask=source_mask)  # (B, H), (B, S)
-        (s_t,), m = self.decoder(tf.concat([e_t, context], axis=-1), (s_tm1,))
-        logits_t = tf.matmul(s_t, self.W_y) + self.b_y  # (B, V_t)
+        (s_t,), m = self.decoder(tf.concat([e_t, context], axis=-1), (s_tm1,), decoder_weights)
+        logits_t = matmul(s_t, W_y, b_y)  # (B, V_t)
         return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
 
     def call(self, source, source_mask, target, return_intermediates=False):
         check_tensors(source=source, source_mask=source_mask, target=target)
         check_seq2seq(self.config, source, source_mask, target, known_values)
         values, s_t, encoder_mids = self.encode(source, source_mask)
+        step_weights = self.upcast_weights()
         logits, alphas, steps = [], [], []
         for t in range(target.shape[1]):
-            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask)
+            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask, step_weights)
             logits.append(logits_t)
             alphas.append(alpha)
             steps.append(m)
@@ -565,10 +631,11 @@ class Seq2SeqAttention(Twin):
         check_seq2seq(self.config, source, source_mask, None, known_values)
         check_greedy(self.config, bos, steps)
         values, s_t, _ = self.encode(source, source_mask)
+        step_weights = self.upcast_weights()
         y_t = tf.fill((tf.shape(source)[0],), tf.constant(bos, tf.int64))
         tokens, alphas = [], []
         for _ in range(steps):
-            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask)
+            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask, step_weights)
             y_t = tf.argmax(logits_t, axis=-1, output_type=tf.int64)
             tokens.append(y_t)
             alphas.append(alpha)

@@ -125,13 +125,29 @@ class Twin(nn.Module):
                 continue
             if isinstance(value, nn.Parameter):
                 out[name] = value
-            elif isinstance(value, Twin):
-                out.update({f"{name}.{n}": v for n, v in value.canonical_variables().items()})
-            elif isinstance(value, nn.ModuleList) and len(value) and all(isinstance(v, Twin) for v in value):
-                for i, v in enumerate(value):
-                    assert isinstance(v, Twin)  # narrows ModuleList's Module for the type checker
-                    out.update({f"{name}.{i}.{n}": w for n, w in v.canonical_variables().items()})
+            for prefix, twin in sub_twins(name, value):
+                out.update({f"{prefix}.{n}": v for n, v in twin.canonical_variables().items()})
         return out
+
+    def stored_orders(self) -> dict[str, list[int]]:
+        """This twin's own weights held in another order along their last axis than the canonical layout's
+        (the torch GRU cell's gates, in its kernel's order): name -> p, with ``stored[..., p]`` the canonical
+        array. None by default."""
+        return {}
+
+    def canonical_orders(self) -> dict[str, list[int]]:
+        """``stored_orders`` of this twin and its sub-twins, by canonical name (as ``canonical_variables``)."""
+        out = dict(self.stored_orders())
+        for name in self.__dict__.get("_creation_order", []):
+            if not name.startswith("_"):
+                for prefix, twin in sub_twins(name, getattr(self, name, None)):
+                    out.update({f"{prefix}.{n}": p for n, p in twin.canonical_orders().items()})
+        return out
+
+    def to_canonical(self, arrays: Mapping[str, Any]) -> dict[str, Any]:
+        """Arrays (weights or their gradients) by canonical name, as stored -> in the canonical layout."""
+        orders = self.canonical_orders()
+        return {n: a[..., orders[n]] if n in orders else a for n, a in arrays.items()}
 
     def load_canonical(
         self,
@@ -166,9 +182,22 @@ class Twin(nn.Module):
         if not allow_nonfinite:
             check_finite(weights)
         cast = cast_weights(weights, {n: checks.dtype_name(v.dtype) for n, v in variables.items()}, allow_16_bit_cast)
+        orders = self.canonical_orders()
         with torch.no_grad():
             for name, variable in variables.items():
-                variable.copy_(from_numpy(cast[name]))
+                # Into the stored order: the inverse of the permutation that gives the canonical array back.
+                stored = cast[name][..., np.argsort(orders[name])] if name in orders else cast[name]
+                variable.copy_(from_numpy(np.ascontiguousarray(stored)))
 
     def export_canonical(self) -> dict[str, np.ndarray]:
-        return {name: to_numpy(v).copy() for name, v in self.canonical_variables().items()}
+        arrays = {name: to_numpy(v) for name, v in self.canonical_variables().items()}
+        return {name: np.array(a) for name, a in self.to_canonical(arrays).items()}  # copies, in canonical order
+
+
+def sub_twins(name: str, value: Any) -> list[tuple[str, Twin]]:
+    """The sub-twins an attribute holds, with their name prefixes: a Twin, or a ModuleList of them (``name.i``)."""
+    if isinstance(value, Twin):
+        return [(name, value)]
+    if isinstance(value, nn.ModuleList) and len(value) and all(isinstance(v, Twin) for v in value):
+        return [(f"{name}.{i}", v) for i, v in enumerate(value)]  # type: ignore[misc]
+    return []

@@ -6,14 +6,33 @@ same canonical weights (layout and gate orders: ``twinmem.layouts.recurrent``):
 
 * ``explicit``: a Python loop over the cells, with intermediates;
 * ``fused``: torch's own ``nn.RNN`` / ``nn.LSTM`` / ``nn.GRU`` kernel (oneDNN on CPU, cuDNN on GPU)
-  over a ``PackedSequence``, called with the cells' canonical parameters in torch's layout: the
-  transposes are views, the single canonical bias is ``bias_ih`` with a zero ``bias_hh``, and the GRU
-  swaps its z and r column blocks into torch's r, z, n order. It returns no intermediates.
+  over a ``PackedSequence``, called with the cells' parameters as they are: the transposes of the
+  column-major kernels are views, the single canonical bias is ``bias_ih`` with a zero ``bias_hh``, and
+  the GRU cells hold their gates in torch's r, z, n order already (``GRUCell``). It returns no
+  intermediates.
 
 Mask convention (the whole project): bool (B, T), True = valid step, right padding (refused
 otherwise). Outputs past a sequence's length are zero; the final state is the state at its last valid
 step, for the backward direction too (which starts at that step). An all-False row (no valid step)
 gives zero outputs and the initial state as its final state, on both paths.
+
+Precision (float32 and float64: every step in the dtype). In bfloat16 and float16 (the explicit path;
+the fused one is refused there: ``layouts.recurrent.fused_refusal``) every tensor a model hands on
+(outputs, the carried state h_t and the LSTM's c_t, intermediates) is stored in the dtype, and both
+twins make the same rounding choices, stated here. A cell step is one float32 computation from 16-bit
+values: the pre-activations x_t W_ih + h_tm1 W_hh + b (float32 products and sums, the bias inside, as
+``core.matmul``, not rounded), the sigmoids and tanh, the GRU's r (h_tm1 W_hn + b_hn) and
+(1 - z) n + z h_tm1, the LSTM's c_t = f c_tm1 + i g and h_t = o tanh(c_t); then h_t (and c_t) are
+rounded once to the dtype, as a 16-bit model stores its state, and so are the gates handed out as
+intermediates (nothing computes with those copies). A cell's weights are upcast once per forward, not
+per step, so that their gradients, sums over the steps and the batch, are summed in float32 and rounded
+once; so are the weights the seq2seq decoder reads at every step (its cell, E_target, W_y, b_y).
+Embedding rows are looked up in an upcast copy of the embedding (exactly), so that its gradient, a sum
+over a token's occurrences, is summed in float32; the output layers h W_y + b_y are ``core.matmul``.
+The attention is the attention family's twin under its own rule. The state is rounded once per step,
+and in the backward pass so is its gradient: T roundings, which the contracting recurrence (gates and
+tanh' at most 1) damps rather than sums; measured, the error does not grow from T = 5 to 80 (the bound:
+``parity_tests/test_low_precision_rnn.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +43,7 @@ from torch.func import functional_call
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
-from torch_impl.core import Twin, check_tensors, embed, known_values, weight
+from torch_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
 from twinmem.configs.rnn import (
     GRUConfig,
     LSTMConfig,
@@ -44,7 +63,16 @@ from twinmem.configs.rnn import (
     num_directions,
     rnn_of,
 )
-from twinmem.layouts.recurrent import GATES, canonical_to_torch_cell, layer_input_size, torch_suffix
+from twinmem.layouts.recurrent import (
+    GATES,
+    TORCH_GATE_ORDER,
+    check_path_dtype,
+    gate_columns,
+    layer_input_size,
+    stored_order,
+    torch_cell,
+    torch_suffix,
+)
 
 
 class RNNCell(Twin):
@@ -56,7 +84,8 @@ class RNNCell(Twin):
     where act is tanh or relu. W_ih (D, H), W_hh (H, H), b (H,).
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H). step_weights: optional ``upcast_weights()``, made once
+        by a caller that runs the cell over many steps (the module docstring); None: the step upcasts its own.
 
     Returns:
         ``(h_t,)`` and the intermediates ``{"h": h_t}``.
@@ -69,10 +98,16 @@ class RNNCell(Twin):
         self.W_hh = weight((hidden_size, hidden_size), dtype)
         self.b = weight((hidden_size,), dtype, "zeros")
 
-    def forward(self, x_t, state):
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def forward(self, x_t, state, step_weights=None):
         (h_tm1,) = state
-        a_t = torch.matmul(x_t, self.W_ih) + torch.matmul(h_tm1, self.W_hh) + self.b  # (B, H)
-        h_t = torch.tanh(a_t) if self.activation == "tanh" else torch.relu(a_t)
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t and h_tm1, rounded once (the module docstring).
+        a_t = torch.matmul(upcast(x_t), W_ih) + torch.matmul(upcast(h_tm1), W_hh) + b  # (B, H)
+        h_t = (torch.tanh(a_t) if self.activation == "tanh" else torch.relu(a_t)).to(x_t.dtype)
         return (h_t,), {"h": h_t}
 
 
@@ -89,7 +124,8 @@ class LSTMCell(Twin):
     where W_ih (D, 4H), W_hh (H, 4H), b (4H,) hold the gates i, f, g, o in that order of column blocks.
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each.
+        x_t: (B, D). state: ``(h_tm1, c_tm1)``, (B, H) each. step_weights: optional ``upcast_weights()``, as
+        in ``RNNCell``.
 
     Returns:
         ``(h_t, c_t)`` and the intermediates i, f, g, o, c, h.
@@ -102,17 +138,24 @@ class LSTMCell(Twin):
         self.W_hh = weight((hidden_size, 4 * hidden_size), dtype)
         self.b = weight((4 * hidden_size,), dtype, "zeros")
 
-    def forward(self, x_t, state):
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def forward(self, x_t, state, step_weights=None):
         h_tm1, c_tm1 = state
         H = self.hidden_size
-        z_t = torch.matmul(x_t, self.W_ih) + torch.matmul(h_tm1, self.W_hh) + self.b  # (B, 4H)
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t, h_tm1 and c_tm1; h_t, c_t and the gates rounded once (the module docstring).
+        z_t = torch.matmul(upcast(x_t), W_ih) + torch.matmul(upcast(h_tm1), W_hh) + b  # (B, 4H)
         i = torch.sigmoid(z_t[:, :H])
         f = torch.sigmoid(z_t[:, H : 2 * H])
         g = torch.tanh(z_t[:, 2 * H : 3 * H])
         o = torch.sigmoid(z_t[:, 3 * H :])
-        c_t = f * c_tm1 + i * g
+        c_t = f * upcast(c_tm1) + i * g
         h_t = o * torch.tanh(c_t)
-        return (h_t, c_t), {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}
+        mids = {name: v.to(x_t.dtype) for name, v in {"i": i, "f": f, "g": g, "o": o, "c": c_t, "h": h_t}.items()}
+        return (mids["h"], mids["c"]), mids
 
 
 class GRUCell(Twin):
@@ -128,9 +171,12 @@ class GRUCell(Twin):
 
     where W_ih (D, 3H) and W_hh (H, 3H) hold the gates z, r, n in that order of column blocks (Keras'
     order; torch's is r, z, n) and b (2, 3H) holds the input biases in row 0, the recurrent ones in row 1.
+    In memory this twin holds the gates in torch's order r, z, n, its kernel's, so that the fused path
+    passes the parameters as they are; ``stored_orders`` gives the canonical order back (at load, at
+    export and for gradients reported by canonical name).
 
     Call arguments:
-        x_t: (B, D). state: ``(h_tm1,)``, (B, H).
+        x_t: (B, D). state: ``(h_tm1,)``, (B, H). step_weights: optional ``upcast_weights()``, as in ``RNNCell``.
 
     Returns:
         ``(h_t,)`` and the intermediates z, r, n, h.
@@ -139,28 +185,44 @@ class GRUCell(Twin):
     def __init__(self, input_size: int, hidden_size: int, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         self.hidden_size = hidden_size
+        self.gates = gate_columns(TORCH_GATE_ORDER["gru"], hidden_size)  # the stored order: r, z, n
         self.W_ih = weight((input_size, 3 * hidden_size), dtype)
         self.W_hh = weight((hidden_size, 3 * hidden_size), dtype)
         self.b = weight((2, 3 * hidden_size), dtype, "zeros")
 
-    def forward(self, x_t, state):
+    def stored_orders(self) -> dict[str, list[int]]:
+        """Each weight's permutation of its gate axis (the last) that gives the canonical array back."""
+        order = stored_order("gru", self.hidden_size)
+        assert order is not None  # the GRU's orders differ (twinmem.layouts.recurrent)
+        return {"W_ih": order, "W_hh": order, "b": order}
+
+    def upcast_weights(self):
+        """(W_ih, W_hh, b) upcast once, for a caller that runs the cell over many steps (the module docstring)."""
+        return upcast(self.W_ih), upcast(self.W_hh), upcast(self.b)
+
+    def forward(self, x_t, state, step_weights=None):
         (h_tm1,) = state
-        H = self.hidden_size
-        gx = torch.matmul(x_t, self.W_ih) + self.b[0]  # (B, 3H)
-        gh = torch.matmul(h_tm1, self.W_hh) + self.b[1]  # (B, 3H)
-        z = torch.sigmoid(gx[:, :H] + gh[:, :H])
-        r = torch.sigmoid(gx[:, H : 2 * H] + gh[:, H : 2 * H])
-        n = torch.tanh(gx[:, 2 * H :] + r * gh[:, 2 * H :])
-        h_t = (1.0 - z) * n + z * h_tm1
-        return (h_t,), {"z": z, "r": r, "n": n, "h": h_t}
+        cols = self.gates
+        W_ih, W_hh, b = self.upcast_weights() if step_weights is None else step_weights
+        # One float32 step for 16-bit x_t and h_tm1; h_t and the gates rounded once (the module docstring).
+        h = upcast(h_tm1)
+        gx = torch.matmul(upcast(x_t), W_ih) + b[0]  # (B, 3H)
+        gh = torch.matmul(h, W_hh) + b[1]  # (B, 3H)
+        z = torch.sigmoid(gx[:, cols["z"]] + gh[:, cols["z"]])
+        r = torch.sigmoid(gx[:, cols["r"]] + gh[:, cols["r"]])
+        n = torch.tanh(gx[:, cols["n"]] + r * gh[:, cols["n"]])
+        h_t = (1.0 - z) * n + z * h
+        mids = {name: v.to(x_t.dtype) for name, v in {"z": z, "r": r, "n": n, "h": h_t}.items()}
+        return (mids["h"],), mids
 
 
 def run_direction(cell, x, mask, state, reverse: bool):
     """One direction over the sequence; a padded step keeps the state and outputs zero."""
     T = x.shape[1]
+    step_weights = cell.upcast_weights()  # once for all steps (the module docstring)
     outputs, mids = [], []
     for t in range(T - 1, -1, -1) if reverse else range(T):
-        new_state, m = cell(x[:, t], state)
+        new_state, m = cell(x[:, t], state, step_weights)
         if mask is None:
             state, y_t = new_state, new_state[0]
         else:
@@ -185,23 +247,23 @@ class _Recurrent(Twin):
     def __init__(self, config, dtype: str = "float32"):
         super().__init__(dtype=dtype)
         check_config(config)
+        check_path_dtype(config.path, dtype)
         self.config = c = config
         D = num_directions(c)
         sizes = [layer_input_size(c, k) for k in range(c.num_layers * D)]
-        # Both paths keep the canonical parameters in the cells; the fused path hands them to torch's kernel.
+        # Both paths keep the parameters in the cells; the fused path hands them to torch's kernel.
         self.cells = nn.ModuleList([self.make_cell(n, dtype) for n in sizes])
         if c.path == "fused":
             # Kept out of the module tree: its own parameters are placeholders on the meta device (no
             # memory); each call passes the cells' parameters in. The zero bias_hh is a constant.
             object.__setattr__(self, "kernel", self.make_kernel())
-            if self.kind != "gru":
-                # The canonical W (in, G H) stored column-major: W.T is then torch's (G H, in) contiguous,
-                # so the kernel takes it as it is and its gradient comes back in place. Stored row-major,
-                # every call copied each matrix transposed, forward and backward (a third of the fused
-                # LSTM's time at H128 B16 T50). The GRU's gate blocks are reordered: no strides express that.
-                for cell in self.cells:
-                    for name in ("W_ih", "W_hh"):
-                        setattr(cell, name, nn.Parameter(getattr(cell, name).detach().T.contiguous().T))
+            # W (in, G H) stored column-major: W.T is then torch's (G H, in) contiguous, so the kernel takes
+            # it as it is and its gradient comes back in place (the GRU's gates are in torch's order already:
+            # GRUCell). Stored row-major, every call copied each matrix transposed, forward and backward (a
+            # third of the fused LSTM's time at H128 B16 T50); reordering the GRU's gates cost it 1.4x nn.GRU.
+            for cell in self.cells:
+                for name in ("W_ih", "W_hh"):
+                    setattr(cell, name, nn.Parameter(getattr(cell, name).detach().T.contiguous().T))
             zero_bias = torch.zeros(GATES[self.kind] * c.hidden_size, dtype=getattr(torch, dtype))
             self.register_buffer("zero_bias", zero_bias, False)
         self.inter_layer_dropout = nn.Dropout(c.dropout)
@@ -226,6 +288,11 @@ class _Recurrent(Twin):
         c = self.config
         check_tensors(x=x, mask=mask, h_0=h_0, c_0=c_0)
         check_recurrent_inputs(c, x, mask, h_0, c_0, self.compute_dtype, known_values)
+        # Padded steps zeroed before any cell or kernel reads them: a padded step's result is dropped by a
+        # select, whose gradient still multiplies the dropped branch's by 0, and 0 x NaN is NaN; zeroed, a
+        # NaN or inf at a padded step reaches no output and no gradient (the mask convention above).
+        if mask is not None:
+            x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         if c.path == "fused":
             # torch's kernel runs every layer and direction, and the dropout between them, in one call;
             # Keras' layers each run one layer and direction, so the TF twin loops over them below.
@@ -251,18 +318,17 @@ class _Recurrent(Twin):
         return (outputs, mids) if return_intermediates else outputs
 
     def kernel_weights(self) -> dict[str, torch.Tensor]:
-        """The cells' canonical parameters under torch's names and in its (out, in) orientation.
+        """The cells' parameters under torch's names and in its (out, in) orientation, as views.
 
-        The layout is ``twinmem.layouts.recurrent``'s: transposes (views), the single canonical bias as
-        ``bias_ih`` with the zero ``bias_hh``, and for the GRU its z and r column blocks swapped into torch's
-        r, z, n order. Done here, per call, and not at load: the canonical parameters must stay the leaves
-        that gradients reach (O((D + H) G H), against the recurrence's O(B T (D + H) G H)).
+        ``twinmem.layouts.recurrent.torch_cell``: transposes of the column-major kernels, the single
+        canonical bias as ``bias_ih`` with the zero ``bias_hh``, the GRU's bias rows; the GRU cells hold
+        their gates in torch's order already. No copy, so gradients reach the parameters in place.
         """
         out = {}
         D = num_directions(self.config)
         for k, cell in enumerate(self.cells):
-            torch_cell = canonical_to_torch_cell(self.kind, cell.W_ih, cell.W_hh, cell.b, self.zero_bias)
-            out.update({f"{n}{torch_suffix(k, D)}": w for n, w in torch_cell.items()})
+            weights = torch_cell(self.kind, cell.W_ih, cell.W_hh, cell.b, self.zero_bias)
+            out.update({f"{n}{torch_suffix(k, D)}": w for n, w in weights.items()})
         return out
 
     def run_kernel(self, x, mask, h_0, c_0):
@@ -301,7 +367,8 @@ class RNN(_Recurrent):
 
     Args:
         config: ``RNNConfig``; ``path`` picks the explicit loop or torch's ``nn.RNN`` kernel.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -347,7 +414,8 @@ class LSTM(_Recurrent):
 
     Args:
         config: ``LSTMConfig``; ``path`` picks the explicit loop or torch's ``nn.LSTM`` kernel.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -393,7 +461,8 @@ class GRU(_Recurrent):
 
     Args:
         config: ``GRUConfig``; ``path`` picks the explicit loop or torch's ``nn.GRU`` kernel.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -445,7 +514,8 @@ class RNNClassifier(Twin):
 
     Args:
         config: ``RNNClassifierConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         x: (B, T, D) float.
@@ -464,7 +534,7 @@ class RNNClassifier(Twin):
 
     def forward(self, x, mask=None, return_intermediates=False):
         (_, h_n), m = self.rnn(x, mask=mask, return_intermediates=True)
-        logits = torch.matmul(h_n[-1], self.W_y) + self.b_y  # (B, O)
+        logits = matmul(h_n[-1], self.W_y, self.b_y)  # (B, O)
         mids = {f"rnn.{n}": v for n, v in m.items()}
         return ((logits,), mids) if return_intermediates else (logits,)
 
@@ -484,7 +554,8 @@ class LSTMLanguageModel(Twin):
 
     Args:
         config: ``LSTMLanguageModelConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         tokens: (B, T) int32 or int64.
@@ -506,9 +577,10 @@ class LSTMLanguageModel(Twin):
     def forward(self, tokens, mask=None, return_intermediates=False):
         check_tensors(tokens=tokens, mask=mask)
         check_tokens(self.config, tokens, mask, known_values)
-        embedded = embed(self.E, tokens)  # (B, T, E)
+        # Rows of an upcast copy, back in E's dtype (exact): E's gradient summed in float32 (the module docstring).
+        embedded = embed(upcast(self.E), tokens).to(self.E.dtype)  # (B, T, E)
         (output, _, _), m = self.lstm(embedded, mask=mask, return_intermediates=True)
-        logits = torch.matmul(output, self.W_y) + self.b_y  # (B, T, V)
+        logits = matmul(output, self.W_y, self.b_y)  # (B, T, V)
         mids = {"embedded": embedded, **{f"lstm.{n}": v for n, v in m.items()}}
         return ((logits,), mids) if return_intermediates else (logits,)
 
@@ -547,7 +619,8 @@ class Seq2SeqAttention(Twin):
 
     Args:
         config: ``Seq2SeqAttentionConfig``.
-        dtype: "float32" or "float64".
+        dtype: "float32", "float64", "bfloat16" or "float16" (16 bits: the explicit path; precision: the
+            module docstring).
 
     Call arguments:
         source: (B, S) int token ids. source_mask: optional bool (B, S), True = valid step.
@@ -571,25 +644,34 @@ class Seq2SeqAttention(Twin):
 
     def encode(self, source, source_mask):
         """Encoder outputs (B, S, H), zero past each length, and the decoder's initial state (B, H)."""
-        embedded = embed(self.E_source, source)  # (B, S, E)
+        # Rows of an upcast copy, back in the dtype (exact): the gradient summed in float32 (the module docstring).
+        embedded = embed(upcast(self.E_source), source).to(self.E_source.dtype)  # (B, S, E)
         (values, h_n), m = self.encoder(embedded, mask=source_mask, return_intermediates=True)
         return values, h_n[-1], m
 
-    def step(self, y_t, s_tm1, values, source_mask):
-        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t."""
-        e_t = embed(self.E_target, y_t)  # (B, E)
+    def upcast_weights(self):
+        """What every decoder step reads, upcast once per forward (the module docstring): E_target, the
+        decoder cell's weights, W_y, b_y."""
+        return upcast(self.E_target), self.decoder.upcast_weights(), upcast(self.W_y), upcast(self.b_y)
+
+    def step(self, y_t, s_tm1, values, source_mask, step_weights):
+        """One decoder step: the token y_t (B,) and state s_tm1 (B, H) to logits (B, V_t) and s_t; ``step_weights``
+        is ``upcast_weights()``, made once per forward."""
+        E_target, decoder_weights, W_y, b_y = step_weights
+        e_t = embed(E_target, y_t).to(self.E_target.dtype)  # (B, E)
         context, alpha = self.attention(s_tm1, values, mask=source_mask)  # (B, H), (B, S)
-        (s_t,), m = self.decoder(torch.cat([e_t, context], dim=-1), (s_tm1,))
-        logits_t = torch.matmul(s_t, self.W_y) + self.b_y  # (B, V_t)
+        (s_t,), m = self.decoder(torch.cat([e_t, context], dim=-1), (s_tm1,), decoder_weights)
+        logits_t = matmul(s_t, W_y, b_y)  # (B, V_t)
         return s_t, logits_t, alpha, {"context": context, **{f"decoder.{n}": v for n, v in m.items()}}
 
     def forward(self, source, source_mask, target, return_intermediates=False):
         check_tensors(source=source, source_mask=source_mask, target=target)
         check_seq2seq(self.config, source, source_mask, target, known_values)
         values, s_t, encoder_mids = self.encode(source, source_mask)
+        step_weights = self.upcast_weights()
         logits, alphas, steps = [], [], []
         for t in range(target.shape[1]):
-            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask)
+            s_t, logits_t, alpha, m = self.step(target[:, t], s_t, values, source_mask, step_weights)
             logits.append(logits_t)
             alphas.append(alpha)
             steps.append(m)
@@ -606,10 +688,11 @@ class Seq2SeqAttention(Twin):
         check_seq2seq(self.config, source, source_mask, None, known_values)
         check_greedy(self.config, bos, steps)
         values, s_t, _ = self.encode(source, source_mask)
+        step_weights = self.upcast_weights()
         y_t = torch.full((source.shape[0],), bos, dtype=torch.int64, device=source.device)
         tokens, alphas = [], []
         for _ in range(steps):
-            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask)
+            s_t, logits_t, alpha, _ = self.step(y_t, s_t, values, source_mask, step_weights)
             y_t = torch.argmax(logits_t, dim=-1)
             tokens.append(y_t)
             alphas.append(alpha)

@@ -32,10 +32,14 @@ def forward_and_grads(model, inputs: Mapping[str, np.ndarray], cotangents, dtype
         **{f"weight:{n}": v for n, v in variables.items()},
     }
     grads = torch.autograd.grad(loss, list(sources.values()), allow_unused=True, materialize_grads=True)
+    grads_by_name = dict(zip(sources, grads, strict=True))
+    # Weights held in another order than the canonical layout's (the GRU's gates): their gradients too.
+    weight_grads = model.to_canonical({n: grads_by_name[f"weight:{n}"] for n in variables})
+    grads_by_name.update({f"weight:{n}": g for n, g in weight_grads.items()})
     return (
         tuple(None if o is None else to_numpy(o) for o in outputs),  # None: a fused path's weights
         {n: to_numpy(m) for n, m in mids.items()},
-        {n: to_numpy(g) for n, g in zip(sources, grads, strict=True)},
+        {n: to_numpy(g) for n, g in grads_by_name.items()},
     )
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from twinmem import checks
+from twinmem.layouts.recurrent import fused_refusal
 from twinmem.weights import FLOAT_DTYPES, Shapes, Weights, random_weights
 
 FRAMEWORKS = ("tf", "torch")
@@ -27,7 +28,7 @@ DTYPES = FLOAT_DTYPES
 # The 16-bit dtypes, and the families whose twins follow the precision rules of their docstrings in them
 # (softmax and LayerNorm in float32, matmuls accumulated in float32): the others are refused in them.
 LOW_PRECISION = checks.LOW_PRECISION
-LOW_PRECISION_FAMILIES = ("attention", "transformer", "memory")
+LOW_PRECISION_FAMILIES = ("attention", "transformer", "memory", "rnn")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,12 @@ class ModelEntry:
     def supports(self, dtype: str) -> bool:
         """Whether this model's twins are made for ``dtype`` (every model: float32 and float64)."""
         return checks.check_twin_dtype(dtype) not in LOW_PRECISION or self.family in LOW_PRECISION_FAMILIES
+
+    def variant_refusal(self, variant: str, dtype: str) -> str | None:
+        """Why a variant's twins refuse ``dtype`` though the family takes it, or None: a recurrent fused path
+        (a framework's own kernel) in 16 bits (``twinmem.layouts.recurrent.fused_refusal``)."""
+        path = getattr(self.make_config(variant), "path", None)
+        return fused_refusal(path, dtype) if self.family == "rnn" and path is not None else None
 
     def build(self, framework: str, config: Any, dtype: str = "float32", weights: Weights | None = None) -> Any:
         """Build the tf or torch twin, loading canonical ``weights`` if given (cast to ``dtype``, see

@@ -196,13 +196,17 @@ def check_model(
 ) -> tuple[list[Record], dict[str, str]]:
     """Every record of one (model, variant, dtype); returns (records, skipped frameworks with reasons).
 
-    A model whose twins are not made for ``dtype`` (``ModelEntry.supports``: the rnn family
-    in bfloat16 and float16) gives no records and says so among the skipped; ``ModelEntry.build`` refuses it.
+    A model whose twins are not made for ``dtype`` (``ModelEntry.supports``) or a variant that refuses it
+    (``ModelEntry.variant_refusal``: a recurrent fused path in bfloat16 and float16) gives no records and
+    says so among the skipped; building it is refused.
     """
     entry = registry.get(name)
     label = name if list(entry.variants) == ["default"] else f"{name}[{variant}]"
     if not entry.supports(dtype):
         return [], {f"{name} {dtype}": f"{name!r} is not supported yet in {dtype}"}
+    refusal = entry.variant_refusal(variant, dtype)
+    if refusal is not None:
+        return [], {f"{label} {dtype}": refusal}
     entry, sides, skipped = run_sides(name, variant, dtype, seed, **overrides)
     tol, u = TOLERANCES[dtype], UNIT_ROUNDOFF[dtype]
     failed_u = float("inf")  # a quantity on one side only

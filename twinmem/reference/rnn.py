@@ -120,6 +120,10 @@ def recurrent(
         "lstm": lambda wk: lambda x_t, s: lstm_cell(wk, x_t, s),
         "gru": lambda wk: lambda x_t, s: gru_cell(wk, x_t, s),
     }[kind]
+    if mask is not None:
+        # Padded steps read zeros, as in the twins (where a NaN or inf there would otherwise reach the
+        # gradients): the cell's intermediates at a padded step are those of a zero input.
+        x = np.where(mask[..., None], x, 0.0)
     layer_input, finals, mids = x, [], {}
     for layer in range(config.num_layers):
         outputs = []

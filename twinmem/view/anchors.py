@@ -121,6 +121,8 @@ def _dict_anchors(func: ast.FunctionDef, d: ast.expr, at: int) -> list[Anchor]:
         source = d.generators[0].iter  # ``m.items()`` or ``m``: the dict the comprehension reads
         if isinstance(source, ast.Call) and isinstance(source.func, ast.Attribute):
             source = source.func.value
+        if isinstance(source, ast.Dict):  # ``{n: cast(v) for n, v in {"z": z, ...}.items()}``: each entry's line
+            return _dict_anchors(func, source, at)
         return [Anchor(pattern, line, "mid", False, suffix=True) for line in _value_lines(func, source, at)]
     return []
 
