@@ -288,16 +288,17 @@ class _Recurrent(Twin):
         c = self.config
         check_tensors(x=x, mask=mask, h_0=h_0, c_0=c_0)
         check_recurrent_inputs(c, x, mask, h_0, c_0, self.compute_dtype, known_values)
-        # Padded steps zeroed before any cell or kernel reads them: a padded step's result is dropped by a
-        # select, whose gradient still multiplies the dropped branch's by 0, and 0 x NaN is NaN; zeroed, a
-        # NaN or inf at a padded step reaches no output and no gradient (the mask convention above).
-        if mask is not None:
-            x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         if c.path == "fused":
             # torch's kernel runs every layer and direction, and the dropout between them, in one call;
             # Keras' layers each run one layer and direction, so the TF twin loops over them below.
             outputs = self.run_kernel(x, mask, h_0, c_0)
             return (outputs, {}) if return_intermediates else outputs
+        # Padded steps zeroed before any cell reads them: a padded step's result is dropped by a select,
+        # whose gradient still multiplies the dropped branch's by 0, and 0 x NaN is NaN; zeroed, a NaN or
+        # inf at a padded step reaches no output and no gradient (the mask convention above). The fused
+        # path's packed sequence never reads a padded step (run_kernel), so it skips this (B, T, D) pass.
+        if mask is not None:
+            x = torch.where(mask[..., None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         D, B = num_directions(c), x.shape[0]
         layer_input, finals, mids = x, [], {}
         for layer in range(c.num_layers):
@@ -342,13 +343,17 @@ class _Recurrent(Twin):
             y, states = functional_call(self.kernel, self.kernel_weights(), (x, hx))
             return (y, *states) if self.kind == "lstm" else (y, states)
         lengths = mask.sum(dim=1).cpu()  # right padding: checked in check_recurrent_inputs
-        # Packed sequences refuse empty ones: an all-False row runs one step here, then gets zero outputs
-        # and its initial states back, as on the other paths.
+        # Packed sequences refuse empty ones: an all-False row runs one step here, on a zeroed input (so
+        # that a NaN or inf there reaches no gradient), then gets zero outputs and its initial states back,
+        # as on the other paths. The packed sequence reads no other padded step.
+        empty = bool((lengths == 0).any())
+        if empty:
+            x = torch.where(mask.any(dim=1)[:, None, None], x, torch.zeros((), dtype=x.dtype, device=x.device))
         packed = pack_padded_sequence(x, lengths.clamp(min=1), batch_first=True, enforce_sorted=False)
         y, states = functional_call(self.kernel, self.kernel_weights(), (packed, hx))
         y, _ = pad_packed_sequence(y, batch_first=True, total_length=T)  # (B, T, D H), zero past each length
         states, hx = (states, hx) if self.kind == "lstm" else ((states,), (hx,))
-        if bool((lengths == 0).any()):
+        if empty:
             valid = (lengths > 0).to(x.device)  # (B,)
             y = torch.where(valid[:, None, None], y, torch.zeros_like(y))
             states = tuple(torch.where(valid[None, :, None], s, s_0) for s, s_0 in zip(states, hx, strict=True))
