@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import need
+from conftest import assert_16_bit_parity, need
 
 import twinmem.entry
 from twinmem import parity, registry
@@ -38,15 +38,7 @@ def memory_in_16_bits(monkeypatch):
 @pytest.mark.parametrize(("name", "variant"), CASES, ids=[f"{n}[{v}]" for n, v in CASES])
 def test_parity_in_units_of_u(name, variant, dtype):
     # One test per (model, variant, dtype), every pair at once: the same-order check needs all three.
-    for side in ("tf", "torch"):
-        need(side)
-    records, skipped = parity.check_model(name, variant, dtype)
-    assert not skipped
-    assert {r.pair for r in records} == {"tf-torch", "tf-reference", "torch-reference"}
-    assert any(r.quantity.startswith("grad:weight:") for r in records)
-    failed = [r for r in records if not r.ok]
-    bound_u = parity.TOLERANCES[dtype] / parity.UNIT_ROUNDOFF[dtype]
-    assert not failed, f"bound {bound_u:g} u:\n" + parity.failure_report(records)
+    assert_16_bit_parity(name, variant, dtype)
 
 
 def ntm_bound_u(dtype: str, steps: int) -> float:
