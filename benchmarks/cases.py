@@ -20,9 +20,11 @@ MODES = {
     "quick": {"tf": ("eager", "graph", "xla"), "torch": ("eager",)},
     "full": {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")},
 }
-# XLA unrolls the recurrences' Python loops: 10-55 s of compilation per case on 2 cores (the NTM's
-# train step at T=40 took 193 s). The quick profile leaves XLA to the non-recurrent families.
-QUICK_NO_XLA = ("rnn", "memory")
+# The quick profile leaves the recurrent families (rnn, memory) two TF modes that are never TF's fastest
+# there: XLA unrolls the recurrences' Python loops (10-55 s of compilation per case on 2 cores; the NTM's
+# train step at T=40 took 193 s), and eager runs Python at every step (3-30x graph's time; 58 s of the
+# quick run's 275). The full profile times both.
+QUICK_SKIPPED_MODES = {"rnn": ("eager", "xla"), "memory": ("eager", "xla")}
 
 # Generation with a key/value cache (tiny_gpt): prefill over the context, one cached decode step
 # at that context, and the uncached step (the full forward over the context for one new token).
@@ -61,15 +63,22 @@ BUILTINS = {
 GEMM_SIZE = {"cpu": 2048, "gpu": 8192}
 GEMM_MODES = {"tf": "graph", "torch": "eager"}
 GEMM_DTYPES = ("float32", "bfloat16")  # bfloat16: this CPU has AVX512_BF16 (about twice float32 here)
-# The twins timed in bfloat16 too (the families that have it), at their first bench shape: each against
-# the bfloat16 ceiling. float16 is not timed on CPU: torch has no fast CPU float16 matmul (0.3 GFLOP/s).
-LOW_PRECISION_MODELS = ("scaled_dot_product_attention", "multi_head_attention", "tiny_gpt", "lstm")
+# The twins timed in bfloat16 too, at their first bench shape: each against the bfloat16 ceiling. float16
+# is not timed on CPU: torch has no fast CPU float16 matmul (0.3 GFLOP/s). The LSTM's rows (its explicit
+# path, bf16 and float32, whose TF graphs take 3-6 s each to trace) are the full profile's only.
+LOW_PRECISION_MODELS = {
+    "quick": ("scaled_dot_product_attention", "multi_head_attention", "tiny_gpt"),
+    "full": ("scaled_dot_product_attention", "multi_head_attention", "tiny_gpt", "lstm"),
+}
 # The recurrent twins run 16 bits on their explicit path only (the fused one is refused there); the quick
 # shape is on the fused path, so the explicit float32 case is timed beside it, for the bf16 / fp32 ratio.
 LOW_PRECISION_PATH = {"lstm": "explicit"}
 LOW_PRECISION_MODES = {"tf": ("graph",), "torch": ("eager",)}  # the fastest of each; make bench stays in 5 min
 GEMM_PHASES = ("start", "end")
 GEMM_MIN_ROUNDS = 25  # a GEMM takes 40-90 ms here: 25 rounds give an IQR of a few % of the median
+# ...unless that takes more than GEMM_SECONDS: an emulated bfloat16 GEMM (no AVX512_BF16) takes 0.29 s, and
+# 25 rounds of it four times were 30 s of the run; 10 rounds of it still gave an IQR under 10 %.
+GEMM_SECONDS, GEMM_FEWEST_ROUNDS = 2.5, 10
 
 
 def gemm_cases(phase: str) -> list[Case]:
@@ -127,8 +136,8 @@ def profile() -> str:
 def modes(framework: str, family: str = "") -> tuple[str, ...]:
     chosen = os.environ.get("TWINMEM_MODES")
     if not chosen:
-        skip_xla = profile() == "quick" and family in QUICK_NO_XLA
-        return tuple(m for m in MODES[profile()][framework] if not (skip_xla and m == "xla"))
+        skipped = QUICK_SKIPPED_MODES.get(family, ()) if profile() == "quick" and framework == "tf" else ()
+        return tuple(m for m in MODES[profile()][framework] if m not in skipped)
     allowed = {"tf": ("eager", "graph", "xla"), "torch": ("eager", "compile")}[framework]
     return tuple(m for m in chosen.split(",") if m in allowed)
 
@@ -156,7 +165,7 @@ def all_cases() -> list[Case]:
                                 out.append(
                                     Case(entry.name, label, framework, impl, mode, pass_, device, config, inputs)
                                 )
-    for name in LOW_PRECISION_MODELS:
+    for name in LOW_PRECISION_MODELS[profile()]:
         entry = registry.get(name)
         for label, config, inputs in entry.bench_shapes.get(profile(), [])[:1]:
             dtypes = ["bfloat16"]

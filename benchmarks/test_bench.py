@@ -10,7 +10,14 @@ import time
 
 import pytest
 
-from benchmarks.cases import BUILTINS, GEMM_MIN_ROUNDS, GENERATION_PASSES, all_cases
+from benchmarks.cases import (
+    BUILTINS,
+    GEMM_FEWEST_ROUNDS,
+    GEMM_MIN_ROUNDS,
+    GEMM_SECONDS,
+    GENERATION_PASSES,
+    all_cases,
+)
 from benchmarks.conftest import THREADS
 from twinmem import registry
 from twinmem.frameworks import unavailable
@@ -20,6 +27,7 @@ CASES = all_cases()
 # quick profile's ~240 cases inside make bench's 5 minutes with the install (compilation is ~2 of them).
 TARGET_SECONDS = 0.15
 COMPARED_MIN_ROUNDS = 15
+SLOW_CALL_S = 0.05
 
 
 def _skip_reason(case) -> str | None:
@@ -84,12 +92,14 @@ def test_bench(benchmark, case):
         per_call = time.perf_counter() - t0
         rounds = max(3, min(200, int(TARGET_SECONDS / max(per_call, 1e-6))))
         if case.model == "gemm":  # the ceiling every efficiency divides by: a stable figure first
-            rounds = max(rounds, GEMM_MIN_ROUNDS)
+            rounds = max(rounds, min(GEMM_MIN_ROUNDS, max(GEMM_FEWEST_ROUNDS, int(GEMM_SECONDS / per_call))))
         elif case.model in BUILTINS and (case.framework, case.mode) != ("tf", "eager"):
             # The twin / built-in ratios (fastest modes: TF eager never is): 3-6 rounds moved them by 0.2.
             rounds = max(rounds, COMPARED_MIN_ROUNDS)
-        # The sizing call above was the first warm call; one more before the timed rounds.
-        benchmark.pedantic(step, rounds=rounds, warmup_rounds=1, iterations=1)
+        # The sizing call above was the first warm call; one more before the timed rounds of a fast step
+        # (a slow one's first warm call is warm enough, and another would cost more than its rounds).
+        warmup = 1 if per_call < SLOW_CALL_S else 0
+        benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup, iterations=1)
     except Exception as e:  # recorded as skipped with the reason, and the run goes on
         if _is_oom(e):
             pytest.skip(f"out of memory: {str(e).splitlines()[0][:200]}")

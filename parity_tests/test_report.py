@@ -104,6 +104,26 @@ def test_a_bfloat16_case_is_its_own_row_against_the_bfloat16_ceiling(tmp_path):
     assert "cpu bfloat16 40.0 GFLOP/s" in report and "under-measured" not in report
 
 
+def test_a_slow_bfloat16_gemm_leaves_bfloat16_cases_against_the_float32_ceiling(tmp_path):
+    # A CPU without bfloat16 units: its bf16 GEMM 2 GFLOP / 0.2 s = 10 GFLOP/s, below float32's 20 (from
+    # _bench). A bf16 case at 1 GFLOP / 0.08 s = 12.5 GFLOP/s beats its own dtype's GEMM but not the float32
+    # one, which can multiply bf16 numbers exactly: it reads 62.5 % of 20, with no under-measured line.
+    gemm16 = (("gemm", "tf", "graph", 0.2, 2e9), {"family": "gemm", "impl": "matmul", "shape": "8x8x8 bfloat16 start"})
+    twin16 = (("m", "torch", "eager", 0.08, 1e9), {})
+    raw = _bench("cpu", 0.004, 0.002, 0.1, [gemm16, twin16])
+    raw["benchmarks"][3]["extra_info"]["dtype"] = "bfloat16"
+    raw["benchmarks"][4]["extra_info"]["dtype"] = "bfloat16"
+    (tmp_path / "benchmark.json").write_text(json.dumps(raw))
+    report = build_report(tmp_path).read_text()
+    rows = json.loads((tmp_path / "results.json").read_text())
+    row16 = next(r for r in rows if r["dtype"] == "bfloat16" and r["model"] == "m")
+    assert abs(row16["efficiency"] - 0.625) < 1e-12
+    assert "under-measured" not in report and "⚠" not in report
+    assert "cpu bfloat16 20.0 GFLOP/s (tf eager, B2 T4)" in report  # the float32 GEMM row of _bench
+    assert "**cpu bfloat16: its own GEMM (10.0 GFLOP/s) is slower than the float32 one (20.0)**" in report
+    assert "| **ceiling** of float32, bfloat16 |" in report
+
+
 def test_the_interleaved_table_comes_from_ab_json(tmp_path):
     (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1)))
     ab = [{"framework": "torch", "model": "lstm", "shape": "H8", "pass": "train", "twin": "fused eager",
