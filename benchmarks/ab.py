@@ -24,7 +24,7 @@ from benchmarks.cases import BUILTINS, all_cases
 from benchmarks.conftest import THREADS  # noqa: F401  (pins the threads before either framework starts)
 from twinmem import registry
 from twinmem.frameworks import unavailable
-from twinmem.report import _path_free
+from twinmem.report import path_free
 
 ROUNDS = int(os.environ.get("TWINMEM_AB_ROUNDS", "15"))
 
@@ -40,7 +40,7 @@ def comparisons() -> dict[tuple, list]:
             and (case.framework, case.mode) != ("tf", "eager")
             and unavailable(case.framework) is None
         ):
-            groups[(case.framework, case.model, _path_free(case.shape), case.pass_)].append(case)
+            groups[(case.framework, case.model, path_free(case.shape), case.pass_)].append(case)
     return {k: v for k, v in groups.items() if {c.impl == "twin" for c in v} == {True, False}}
 
 

@@ -99,15 +99,17 @@ def queries_with_keys(mask, causal, q_len, q_positions=None):
 
 def additive_mask(mask, causal, q_len, kv_len, q_positions, like):
     """The fused kernel's mask as a bias of ``like``'s dtype: 0 where a query may attend, a quarter of the
-    dtype's finite minimum at a padding-masked key and another quarter where causality masks it (at most
-    half the minimum, so that adding a score cannot overflow to -inf). Two small wheres and a broadcast
-    add: one where over the joined (B, 1, Tq, T) mask took 3x as long (0.40 against 0.12 ms at B8 T256)."""
+    dtype's finite minimum at a padding-masked key, half of it where causality masks a key (at most three
+    quarters in all: adding a score overflows to -inf only below a quarter of the minimum, and even then
+    only if the whole row does). Causality weighs more than padding on purpose: a query whose keys are
+    all masked then spreads its softmax over the padded keys at or before it, not over later valid ones,
+    and with those keys' values zeroed its output is exactly zero (``fused_scaled_dot_product``)."""
     zero, masked = tf.constant(0.0, like.dtype), tf.constant(like.dtype.min / 4, like.dtype)
     bias = None if mask is None else tf.where(mask, zero, masked)  # (..., 1, T)
     if causal:
         if q_positions is None:
             q_positions = tf.range(q_len) + (kv_len - q_len)
-        later = tf.where(causal_mask(q_positions, tf.range(kv_len)), zero, masked)
+        later = tf.where(causal_mask(q_positions, tf.range(kv_len)), zero, 2 * masked)
         bias = later if bias is None else bias + later  # (..., Tq, T)
     return bias
 
@@ -117,10 +119,11 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=Fal
 
     The mask goes to the kernel as an additive bias (``additive_mask``), never as a boolean mask (which
     gives NaN on some backends for a query whose keys are all masked): such a query takes a softmax over
-    finite values, and its output is set to zero afterwards, as the explicit path's zero weights give; a
-    zeroed row passes no gradient back, so no masked key influences anything. In bfloat16 and float16 the
-    kernel runs in float32 on the 16-bit values and its output is rounded once: each framework's 16-bit
-    kernel has its own precision inside.
+    finite values, all on padded keys, and its output must be zero, as the explicit path's zero weights
+    give. With k and v zeroed at the padded keys it is, exactly, and passes no gradient back; with
+    ``finite`` (k and v finite but not zero there) it is set to zero afterwards. Either way no masked key
+    influences anything. In bfloat16 and float16 the kernel runs in float32 on the 16-bit q, k, v and its
+    output is rounded once: each framework's 16-bit kernel has its own precision inside.
     """
     dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
     # (B, heads, T, d) as the torch twin; Keras' kernel then takes (B, T, heads, d). One head axis for 3-D
@@ -136,11 +139,11 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=Fal
     if mask is None and not causal:
         output = keras.ops.dot_product_attention(*(tf.transpose(x, (0, 2, 1, 3)) for x in (q, k, v)), scale=scale)
     else:
-        # Without a padding mask every query keeps key 0 (causal or not): nothing to zero.
-        has_keys = None if mask is None else queries_with_keys(mask, causal, tf.shape(q)[-2], q_positions)
         if mask is not None and not finite:
             keep = tf.linalg.matrix_transpose(mask)
             k, v = without_masked(k, keep), without_masked(v, keep)
+        elif mask is not None:  # without a padding mask every query keeps key 0 (causal or not)
+            has_keys = queries_with_keys(mask, causal, tf.shape(q)[-2], q_positions)
         bias = additive_mask(mask, causal, tf.shape(q)[-2], tf.shape(k)[-2], q_positions, q)  # (B, 1, Tq, T)
         q, k, v = (tf.transpose(x, (0, 2, 1, 3)) for x in (q, k, v))  # (B, T, H, d)
         output = keras.ops.dot_product_attention(q, k, v, bias=bias, scale=scale)

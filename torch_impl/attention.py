@@ -53,7 +53,7 @@ def without_masked(x, keep):
     the gradients through the scores' matmul). For finite inputs nothing changes: those positions
     get exactly zero weight.
     """
-    return torch.where(keep, x, torch.zeros_like(x))
+    return torch.where(keep, x, 0.0)  # a Python scalar keeps x's dtype, and skips a zeros tensor
 
 
 def causal_mask(q_positions, k_positions):
@@ -102,17 +102,20 @@ def queries_with_keys(mask, causal, q_len, q_positions=None):
 
 def additive_mask(mask, causal, q_len, kv_len, q_positions, like):
     """The fused kernel's mask as a bias of ``like``'s dtype: 0 where a query may attend, a quarter of the
-    dtype's finite minimum at a padding-masked key and another quarter where causality masks it (at most
-    half the minimum, so that adding a score cannot overflow to -inf). Two small wheres and a broadcast
-    add: one where over the joined (B, 1, Tq, T) mask took 3x as long (0.40 against 0.12 ms at B8 T256)."""
-    zero, masked = (
-        torch.tensor(x, dtype=like.dtype, device=like.device) for x in (0.0, torch.finfo(like.dtype).min / 4)
-    )
+    dtype's finite minimum at a padding-masked key, half of it where causality masks a key (at most three
+    quarters in all: adding a score overflows to -inf only below a quarter of the minimum, and even then
+    only if the whole row does). Causality weighs more than padding on purpose: a query whose keys are
+    all masked then spreads its softmax over the padded keys at or before it, not over later valid ones,
+    and with those keys' values zeroed its output is exactly zero (``fused_scaled_dot_product``)."""
+    # Scalars as 0-d tensors of like's dtype: a Python float would make the where float32 (and float64's
+    # minimum overflow to -inf there).
+    zero, masked = like.new_zeros(()), like.new_full((), torch.finfo(like.dtype).min / 4)
     bias = None if mask is None else torch.where(mask, zero, masked)  # (..., 1, T)
     if causal:
-        if q_positions is None:
-            q_positions = torch.arange(q_len, device=like.device) + (kv_len - q_len)
-        later = torch.where(causal_mask(q_positions, torch.arange(kv_len, device=like.device)), zero, masked)
+        if q_positions is None:  # the last q_len positions: a band, cheaper than comparing positions
+            later = like.new_full((q_len, kv_len), 2 * masked.item()).triu_(kv_len - q_len + 1)
+        else:
+            later = torch.where(causal_mask(q_positions, torch.arange(kv_len, device=like.device)), zero, 2 * masked)
         bias = later if bias is None else bias + later  # (..., Tq, T)
     return bias
 
@@ -122,10 +125,11 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=Fal
 
     The mask goes to the kernel as an additive bias (``additive_mask``), never as a boolean mask (which
     gives NaN on some backends for a query whose keys are all masked): such a query takes a softmax over
-    finite values, and its output is set to zero afterwards, as the explicit path's zero weights give; a
-    zeroed row passes no gradient back, so no masked key influences anything. In bfloat16 and float16 the
-    kernel runs in float32 on the 16-bit values and its output is rounded once: each framework's 16-bit
-    kernel has its own precision inside.
+    finite values, all on padded keys, and its output must be zero, as the explicit path's zero weights
+    give. With k and v zeroed at the padded keys it is, exactly, and passes no gradient back; with
+    ``finite`` (k and v finite but not zero there) it is set to zero afterwards. Either way no masked key
+    influences anything. In bfloat16 and float16 the kernel runs in float32 on the 16-bit q, k, v and its
+    output is rounded once: each framework's 16-bit kernel has its own precision inside.
     """
     dtype, (q, k, v) = q.dtype, (upcast(x) for x in (q, k, v))
     # torch's CPU flash kernel takes (B, heads, T, d) only: 3-D inputs went to its math path, 2.5x slower
@@ -134,20 +138,21 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=Fal
     if one_head:
         q, k, v = q[:, None], k[:, None], v[:, None]
         mask = None if mask is None else mask[:, None]
+    has_keys = None
     if causal and mask is None and q_positions is None and q.shape[-2] == k.shape[-2]:
         output = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # the kernel skips the masked blocks
     elif mask is None and not causal:
         output = F.scaled_dot_product_attention(q, k, v)
     else:
-        # Without a padding mask every query keeps key 0 (causal or not): nothing to zero.
-        has_keys = None if mask is None else queries_with_keys(mask, causal, q.shape[-2], q_positions)
         if mask is not None and not finite:
             keep = mask.transpose(-1, -2)
             k, v = without_masked(k, keep), without_masked(v, keep)
+        elif mask is not None:  # without a padding mask every query keeps key 0 (causal or not)
+            has_keys = queries_with_keys(mask, causal, q.shape[-2], q_positions)
         bias = additive_mask(mask, causal, q.shape[-2], k.shape[-2], q_positions, q)
         output = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
-        if has_keys is not None:
-            output = torch.where(has_keys, output, torch.zeros((), dtype=output.dtype, device=output.device))
+    if has_keys is not None:
+        output = torch.where(has_keys, output, 0.0)
     return (output[:, 0] if one_head else output).to(dtype)
 
 

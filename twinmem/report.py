@@ -192,7 +192,7 @@ def warning_lines(rows: list[dict]) -> list[str]:
     ]
 
 
-def _path_free(shape: str) -> str:
+def path_free(shape: str) -> str:
     # A built-in ignores the twins' `path` and is timed under the first path's label only.
     for path in ("explicit ", "fused "):
         shape = shape.removeprefix(path)
@@ -204,7 +204,7 @@ def builtin_rows(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r["model"] != "gemm" and r["family"] != "generation":
-            k = (r["framework"], r["model"], _path_free(r["shape"]), r["device"], r["pass"])
+            k = (r["framework"], r["model"], path_free(r["shape"]), r["device"], r["pass"])
             groups[k]["twin" if r["impl"] == "twin" else "builtin"].append(r)
     out = []
     for (framework, model, shape, device, pass_), g in sorted(groups.items()):
