@@ -20,13 +20,23 @@ from pathlib import Path
 import numpy as np
 from rich.progress import Progress
 
-from benchmarks.cases import BUILTINS, all_cases
+from benchmarks.cases import BUILTINS, all_cases, profile
 from benchmarks.conftest import THREADS  # noqa: F401  (pins the threads before either framework starts)
 from twinmem import registry
 from twinmem.frameworks import unavailable
 from twinmem.report import path_free
 
 ROUNDS = int(os.environ.get("TWINMEM_AB_ROUNDS", "15"))
+# TWINMEM_AB_SHAPES=largest keeps each model's largest bench shape only (its profile's last): with
+# TWINMEM_PROFILE=full, the "full profile's largest shape" (H1024 B64 T200 for the recurrent twins).
+SHAPES = os.environ.get("TWINMEM_AB_SHAPES", "all")
+if SHAPES not in ("all", "largest"):
+    raise ValueError(f"TWINMEM_AB_SHAPES must be all or largest. Received: {SHAPES!r}")
+
+
+def _largest(model: str) -> str | None:
+    shapes = registry.get(model).bench_shapes.get(profile(), [])
+    return path_free(shapes[-1][0]) if shapes else None
 
 
 def comparisons() -> dict[tuple, list]:
@@ -40,7 +50,10 @@ def comparisons() -> dict[tuple, list]:
             and (case.framework, case.mode) != ("tf", "eager")
             and unavailable(case.framework) is None
         ):
-            groups[(case.framework, case.model, path_free(case.shape), case.pass_)].append(case)
+            shape = path_free(case.shape)
+            if SHAPES == "largest" and shape != _largest(case.model):
+                continue
+            groups[(case.framework, case.model, shape, case.pass_)].append(case)
     return {k: v for k, v in groups.items() if {c.impl == "twin" for c in v} == {True, False}}
 
 
