@@ -10,22 +10,27 @@ DEVICE ?= all
 
 .PHONY: parity bench bench-ab lint format clean
 
-# Re-made whenever pyproject.toml changes.
-$(BIN)/.installed: pyproject.toml
+# Re-made whenever pyproject.toml changes. `make bench` needs the models, both frameworks and
+# pytest-benchmark (.installed-bench); parity and lint add transformers, ruff, mypy and hypothesis: 15 s of
+# a fresh install that `make bench` (5 min in all) has no use for. The venv's own pip is recent enough.
+$(BIN)/.installed-bench: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH_SPEC)
+	$(BIN)/python -m pip install -q -e '.[bench,tf]'
+	touch $@
+
+$(BIN)/.installed: $(BIN)/.installed-bench
 	$(BIN)/python -m pip install -q -e '.[dev,tf,hf]'
 	touch $@
 
 parity: $(BIN)/.installed
 	$(BIN)/python -m pytest -q parity_tests
 
-bench: $(BIN)/.installed
+bench: $(BIN)/.installed-bench
 	TWINMEM_PROFILE=$(PROFILE) TWINMEM_DEVICE=$(DEVICE) $(BIN)/python -m benchmarks.run
 
 # Twin vs built-in timed interleaved (benchmarks/ab.py, ~40 s), then the report again with its table.
-bench-ab: $(BIN)/.installed
+bench-ab: $(BIN)/.installed-bench
 	$(BIN)/python -m benchmarks.ab
 	$(BIN)/twinmem report bench-results
 
