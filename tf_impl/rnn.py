@@ -299,7 +299,12 @@ class _Recurrent(Twin):
         return (outputs, mids) if return_intermediates else outputs
 
     def run_kernel(self, kernel, x, mask, state, reverse: bool):
-        """The Keras layer over one direction: outputs zero past each length, state at the last valid step."""
+        """The Keras layer over one direction: outputs zero past each length, state at the last valid step.
+
+        Keras zeroes the padded steps' outputs inside its loop (``zero_output_for_mask``, Keras 3 defaults to
+        repeating the last valid output there): a select over y afterwards, and its gradient, made the
+        SimpleRNN's training step at H128 B16 T50 1.10x Keras' (1.03x without, interleaved, 40 rounds).
+        """
         if x.shape[0] == 0:  # Keras' kernel fails on an empty batch (a BiasAdd of no rows); torch's returns one
             return tf.zeros((0, tf.shape(x)[1], self.config.hidden_size), x.dtype), tuple(state)
         y, *state = kernel(x, initial_state=list(state), mask=mask)
@@ -307,8 +312,6 @@ class _Recurrent(Twin):
             # go_backwards returns the outputs in reversed time; the masked (padded) steps came first
             # in that order and kept the initial state, so the backward pass starts at the last valid step.
             y = tf.reverse(y, axis=[1])
-        if mask is not None:
-            y = tf.where(mask[:, :, None], y, tf.zeros_like(y))
         return y, tuple(state)
 
 
@@ -351,6 +354,7 @@ class RNN(_Recurrent):
             return_sequences=True,
             return_state=True,
             go_backwards=go_backwards,
+            zero_output_for_mask=True,
             dtype=dtype,
         )
 
@@ -390,7 +394,12 @@ class LSTM(_Recurrent):
 
     def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
         return keras.layers.LSTM(
-            self.config.hidden_size, return_sequences=True, return_state=True, go_backwards=go_backwards, dtype=dtype
+            self.config.hidden_size,
+            return_sequences=True,
+            return_state=True,
+            go_backwards=go_backwards,
+            zero_output_for_mask=True,
+            dtype=dtype,
         )
 
     def call(self, x, mask=None, h_0=None, c_0=None, training=None, return_intermediates=False):
@@ -435,6 +444,7 @@ class GRU(_Recurrent):
             return_sequences=True,
             return_state=True,
             go_backwards=go_backwards,
+            zero_output_for_mask=True,
             dtype=dtype,
         )
 
