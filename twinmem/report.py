@@ -308,6 +308,10 @@ def render(rows: list[dict], raw: dict, skipped: list[dict]) -> str:
         "",
         "## Twin / built-in (fastest path and mode of each; > 1: the twin is slower)",
         "",
+        "Each pair timed one case after the other. On a shared machine that drifts within seconds, so one"
+        " ratio is worth about ±0.3 here (a pair read 1.55 here, 1.10 interleaved in the same hour): the figure"
+        " to quote is `make bench-ab`'s interleaved table.",
+        "",
         *_table(["framework", "model", "shape", "device", "pass", "twin", "built-in", "twin / built-in"],
                 [[b["framework"], b["model"], b["shape"], b["device"], b["pass"], b["twin"], b["builtin"],
                   f"{b['ratio']:.2f}"] for b in builtin_rows(rows)]),
