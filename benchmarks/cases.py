@@ -152,7 +152,7 @@ def all_cases() -> list[Case]:
         shapes = entry.bench_shapes.get(profile(), [])
         # Latency: the first shape again at batch 1, forward only, on each of its paths (the twin / built-in
         # table compares the twin's fastest path, so timing the explicit one alone made the fused look absent).
-        first = [s for s in shapes if shapes and path_free(s[0]) == path_free(shapes[0][0])]
+        first = [s for s in shapes if path_free(s[0]) == path_free(shapes[0][0])]
         latency = [(f"{label} latency B1", config, {**inputs, "batch": 1}) for label, config, inputs in first]
         for label, config, inputs in shapes + latency:
             passes = ("forward",) if label.endswith("latency B1") else PASSES

@@ -62,12 +62,10 @@ def causal_mask(q_positions, k_positions):
     return k_positions[None, :] <= q_positions[:, None]
 
 
-def keys_and_mask(k, v, mask, causal, q_len, q_positions=None, finite=False):
-    """What both paths do first: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
-    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``).
-    ``finite``: k and v are known finite there (projections of zeroed rows), which zero weight cancels
-    (the fused path; the explicit one zeroes them still, its scores at masked keys being the reference's 0)."""
-    if mask is not None and not finite:
+def keys_and_mask(k, v, mask, causal, q_len, q_positions=None):
+    """The explicit path's first step: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
+    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``)."""
+    if mask is not None:
         k, v = without_masked(k, tf.linalg.matrix_transpose(mask)), without_masked(v, tf.linalg.matrix_transpose(mask))
     if causal:
         kv_len = tf.shape(k)[-2]

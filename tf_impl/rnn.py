@@ -299,12 +299,8 @@ class _Recurrent(Twin):
         return (outputs, mids) if return_intermediates else outputs
 
     def run_kernel(self, kernel, x, mask, state, reverse: bool):
-        """The Keras layer over one direction: outputs zero past each length, state at the last valid step.
-
-        Keras zeroes the padded steps' outputs inside its loop (``zero_output_for_mask``, Keras 3 defaults to
-        repeating the last valid output there): a select over y afterwards, and its gradient, made the
-        SimpleRNN's training step at H128 B16 T50 1.10x Keras' (1.03x without, interleaved, 40 rounds).
-        """
+        """The Keras layer over one direction: outputs zero past each length (``kernel_options``), state at the
+        last valid step."""
         if x.shape[0] == 0:  # Keras' kernel fails on an empty batch (a BiasAdd of no rows); torch's returns one
             return tf.zeros((0, tf.shape(x)[1], self.config.hidden_size), x.dtype), tuple(state)
         y, *state = kernel(x, initial_state=list(state), mask=mask)
@@ -313,6 +309,16 @@ class _Recurrent(Twin):
             # in that order and kept the initial state, so the backward pass starts at the last valid step.
             y = tf.reverse(y, axis=[1])
         return y, tuple(state)
+
+
+def kernel_options(go_backwards: bool, dtype: str) -> dict:
+    """What every kind's Keras layer takes on the fused path. Keras zeroes the padded steps' outputs inside
+    its loop (``zero_output_for_mask``; Keras 3 repeats the last valid output there by default): a select
+    over y afterwards, and its gradient, made the SimpleRNN's training step at H128 B16 T50 1.10x Keras'
+    (1.03x without, interleaved, 40 rounds)."""
+    return dict(
+        return_sequences=True, return_state=True, go_backwards=go_backwards, zero_output_for_mask=True, dtype=dtype
+    )
 
 
 class RNN(_Recurrent):
@@ -349,13 +355,7 @@ class RNN(_Recurrent):
 
     def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
         return keras.layers.SimpleRNN(
-            self.config.hidden_size,
-            activation=self.config.activation,
-            return_sequences=True,
-            return_state=True,
-            go_backwards=go_backwards,
-            zero_output_for_mask=True,
-            dtype=dtype,
+            self.config.hidden_size, activation=self.config.activation, **kernel_options(go_backwards, dtype)
         )
 
     def call(self, x, mask=None, h_0=None, training=None, return_intermediates=False):
@@ -393,14 +393,7 @@ class LSTM(_Recurrent):
         return LSTMCell(input_size, self.config.hidden_size, dtype=dtype)
 
     def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
-        return keras.layers.LSTM(
-            self.config.hidden_size,
-            return_sequences=True,
-            return_state=True,
-            go_backwards=go_backwards,
-            zero_output_for_mask=True,
-            dtype=dtype,
-        )
+        return keras.layers.LSTM(self.config.hidden_size, **kernel_options(go_backwards, dtype))
 
     def call(self, x, mask=None, h_0=None, c_0=None, training=None, return_intermediates=False):
         return self.run(x, mask, h_0, c_0, training, return_intermediates)
@@ -438,15 +431,7 @@ class GRU(_Recurrent):
         return GRUCell(input_size, self.config.hidden_size, dtype=dtype)
 
     def make_kernel(self, go_backwards: bool, dtype: str) -> keras.layers.Layer:
-        return keras.layers.GRU(
-            self.config.hidden_size,
-            reset_after=True,
-            return_sequences=True,
-            return_state=True,
-            go_backwards=go_backwards,
-            zero_output_for_mask=True,
-            dtype=dtype,
-        )
+        return keras.layers.GRU(self.config.hidden_size, reset_after=True, **kernel_options(go_backwards, dtype))
 
     def call(self, x, mask=None, h_0=None, training=None, return_intermediates=False):
         return self.run(x, mask, h_0, None, training, return_intermediates)

@@ -61,12 +61,10 @@ def causal_mask(q_positions, k_positions):
     return k_positions[None, :] <= q_positions[:, None]
 
 
-def keys_and_mask(k, v, mask, causal, q_len, q_positions=None, finite=False):
-    """What both paths do first: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
-    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``).
-    ``finite``: k and v are known finite there (projections of zeroed rows), which zero weight cancels
-    (the fused path; the explicit one zeroes them still, its scores at masked keys being the reference's 0)."""
-    if mask is not None and not finite:
+def keys_and_mask(k, v, mask, causal, q_len, q_positions=None):
+    """The explicit path's first step: k, v zero at the key-padding mask's (..., 1, T) masked keys, and that
+    mask joined with the causal one (queries are the last Tq positions, or at ``q_positions``)."""
+    if mask is not None:
         k, v = without_masked(k, mask.transpose(-1, -2)), without_masked(v, mask.transpose(-1, -2))
     if causal:
         kv_len = k.shape[-2]
@@ -109,11 +107,12 @@ def additive_mask(mask, causal, q_len, kv_len, q_positions, like):
     and with those keys' values zeroed its output is exactly zero (``fused_scaled_dot_product``)."""
     # Scalars as 0-d tensors of like's dtype: a Python float would make the where float32 (and float64's
     # minimum overflow to -inf there).
-    zero, masked = like.new_zeros(()), like.new_full((), torch.finfo(like.dtype).min / 4)
+    lowest = torch.finfo(like.dtype).min / 4
+    zero, masked = like.new_zeros(()), like.new_full((), lowest)
     bias = None if mask is None else torch.where(mask, zero, masked)  # (..., 1, T)
     if causal:
         if q_positions is None:  # the last q_len positions: a band, cheaper than comparing positions
-            later = like.new_full((q_len, kv_len), 2 * masked.item()).triu_(kv_len - q_len + 1)
+            later = like.new_full((q_len, kv_len), 2 * lowest).triu_(kv_len - q_len + 1)
         else:
             later = torch.where(causal_mask(q_positions, torch.arange(kv_len, device=like.device)), zero, 2 * masked)
         bias = later if bias is None else bias + later  # (..., Tq, T)
