@@ -1,11 +1,12 @@
-"""`make bench-ab`: each twin against its framework's built-in, timed interleaved in one process.
+"""Each twin against its framework's built-in, timed interleaved: `make bench`'s last test, and `make bench-ab`.
 
-The sequential cases of `make bench` are timed minutes apart, and on a shared machine the same
-twin / built-in ratio moved by up to 0.5 between two clean runs. Here every candidate of a comparison
-(the twin on each path and fast mode, the built-in in each fast mode) runs once per round, in turn, so
-a machine that slows down slows all of them alike; the ratio is the twin's fastest median over the
-built-in's fastest, from the same rounds. TF eager is left out (never the fastest mode). Writes
-bench-results/ab.json, which `twinmem report` turns into the "interleaved" table.
+Timed one after the other, on a shared machine the same twin / built-in ratio moved by up to 0.5 between
+two clean runs. Here every candidate of a comparison (the twin on each path and fast mode, the built-in
+in each fast mode) runs once per round, in turn, so a machine that slows down slows all of them alike;
+the ratio is the twin's fastest median over the built-in's fastest, from the same rounds. TF eager is
+left out (never the fastest mode). `make bench` reuses the steps its cases compiled; `make bench-ab`
+builds its own, with TWINMEM_AB_ROUNDS and TWINMEM_AB_SHAPES=largest. Both write bench-results/ab.json,
+which `twinmem report` turns into the twin / built-in table.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,8 @@ from twinmem.frameworks import unavailable
 from twinmem.report import path_free
 
 ROUNDS = int(os.environ.get("TWINMEM_AB_ROUNDS", "15"))
+# Without TWINMEM_AB_ROUNDS (as in `make bench`, which times every pair this way at its end): rounds by time.
+ROUND_SECONDS, MIN_ROUNDS, MAX_ROUNDS = 0.4, 15, 60
 # TWINMEM_AB_SHAPES=largest keeps each model's largest bench shape only (its profile's last): with
 # TWINMEM_PROFILE=full, the issue's "full profile's largest shape" (H1024 B64 T200 for the recurrent twins).
 SHAPES = os.environ.get("TWINMEM_AB_SHAPES", "all")
@@ -39,14 +43,13 @@ def _largest(model: str) -> str | None:
     return path_free(shapes[-1][0]) if shapes else None
 
 
-def comparisons() -> dict[tuple, list]:
-    """(framework, model, shape without path, pass) -> its cases: twins and built-ins, float32, CPU."""
+def comparisons(cases: list | None = None) -> dict[tuple, list]:
+    """(framework, model, shape without path, pass, device) -> its cases: twins and built-ins, float32."""
     groups: dict[tuple, list] = defaultdict(list)
-    for case in all_cases():
+    for case in all_cases() if cases is None else cases:
         if (
             case.model in BUILTINS
             and case.dtype == "float32"
-            and case.device == "cpu"
             and (case.framework, case.mode) != ("tf", "eager")
             and unavailable(case.framework) is None
         ):
@@ -58,7 +61,7 @@ def comparisons() -> dict[tuple, list]:
             if SHAPES == "largest" and case.impl == "twin" and case.config.get("path") == "explicit":
                 if registry.get(case.model).family == "rnn":
                     continue
-            groups[(case.framework, case.model, shape, case.pass_)].append(case)
+            groups[(case.framework, case.model, shape, case.pass_, case.device)].append(case)
     return {k: v for k, v in groups.items() if {c.impl == "twin" for c in v} == {True, False}}
 
 
@@ -70,12 +73,19 @@ def _step(case):
     return steps.build(case, entry, config, entry.random_weights(config, seed=0), inputs)
 
 
-def measure(cases: list, rounds: int) -> dict[str, list[float]]:
-    """Seconds per call of each case, its calls interleaved round by round."""
-    steps = {c.id: _step(c) for c in cases}
-    for step in steps.values():  # compile, then one warm call each
+def rounds_for(steps: dict[str, Callable[[], object]]) -> int:
+    """ROUNDS if TWINMEM_AB_ROUNDS is set, else as many as fit in ROUND_SECONDS (MIN_ROUNDS to MAX_ROUNDS):
+    a pair of 2 ms calls gets 60 rounds for next to nothing, a 70 ms training step 15."""
+    if "TWINMEM_AB_ROUNDS" in os.environ:
+        return ROUNDS
+    t0 = time.perf_counter()
+    for step in steps.values():
         step()
-        step()
+    return max(MIN_ROUNDS, min(MAX_ROUNDS, int(ROUND_SECONDS / (time.perf_counter() - t0))))
+
+
+def measure(steps: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
+    """Seconds per call of each step (compiled and warm), the calls interleaved round by round."""
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(rounds):
         for k, step in steps.items():
@@ -85,37 +95,51 @@ def measure(cases: list, rounds: int) -> dict[str, list[float]]:
     return times
 
 
-def main() -> int:
-    out = Path(os.environ.get("TWINMEM_BENCH_DIR", "bench-results"))
+def compare(key: tuple, cases: list, steps: dict[str, Callable[[], object]], source: str) -> dict:
+    """One row of the table: the twin's fastest path and mode over the built-in's fastest mode, from
+    interleaved rounds of ``steps`` (every case's step, already called at least once)."""
+    framework, model, shape, pass_, device = key
+    rounds = rounds_for(steps)
+    times = measure(steps, rounds)
+    medians = {c.id: float(np.median(times[c.id])) for c in cases}
+    twin = min((c for c in cases if c.impl == "twin"), key=lambda c: medians[c.id])
+    builtin = min((c for c in cases if c.impl != "twin"), key=lambda c: medians[c.id])
+    # The spread of the per-round ratio of the two fastest: how far one number can be trusted.
+    per_round = np.asarray(times[twin.id]) / np.asarray(times[builtin.id])
+    q1, q3 = np.percentile(per_round, [25, 75])
+    return {
+        "framework": framework, "model": model, "shape": shape, "pass": pass_, "device": device,
+        "twin": f"{twin.shape.split()[0] if twin.shape != shape else ''} {twin.mode}".strip(),
+        "builtin": f"{builtin.impl} {builtin.mode}", "twin_s": medians[twin.id],
+        "builtin_s": medians[builtin.id], "ratio": medians[twin.id] / medians[builtin.id],
+        "ratio_iqr": float(q3 - q1), "rounds": rounds, "source": source,
+    }  # fmt: skip
+
+
+def write(rows: list[dict], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    (out / "ab.json").write_text(json.dumps(rows, indent=1))
+    for r in rows:
+        print(
+            f"{r['framework']:5s} {r['model']:30s} {r['shape']:28s} {r['pass']:7s} {r['device']:4s} "
+            f"{r['ratio']:.2f} ± {r['ratio_iqr']:.2f}"
+        )
+    print(f"wrote {out}/ab.json")
+
+
+def main() -> int:
     rows = []
     groups = comparisons()
     with Progress() as progress:
         task = progress.add_task("twin vs built-in, interleaved", total=len(groups))
-        for (framework, model, shape, pass_), cases in groups.items():
-            times = measure(cases, ROUNDS)
-            medians = {c.id: float(np.median(times[c.id])) for c in cases}
-            twin = min((c for c in cases if c.impl == "twin"), key=lambda c: medians[c.id])
-            builtin = min((c for c in cases if c.impl != "twin"), key=lambda c: medians[c.id])
-            # The spread of the per-round ratio of the two fastest: how far one number can be trusted.
-            per_round = np.asarray(times[twin.id]) / np.asarray(times[builtin.id])
-            q1, q3 = np.percentile(per_round, [25, 75])
-            rows.append(
-                {
-                    "framework": framework, "model": model, "shape": shape, "pass": pass_,
-                    "twin": f"{twin.shape.split()[0] if twin.shape != shape else ''} {twin.mode}".strip(),
-                    "builtin": f"{builtin.impl} {builtin.mode}", "twin_s": medians[twin.id],
-                    "builtin_s": medians[builtin.id], "ratio": medians[twin.id] / medians[builtin.id],
-                    "ratio_iqr": float(q3 - q1), "rounds": ROUNDS,
-                }
-            )  # fmt: skip
+        for key, cases in groups.items():
+            steps = {c.id: _step(c) for c in cases}
+            for step in steps.values():  # compile, then one warm call each
+                step()
+                step()
+            rows.append(compare(key, cases, steps, "make bench-ab"))
             progress.advance(task)
-    (out / "ab.json").write_text(json.dumps(rows, indent=1))
-    for r in rows:
-        print(
-            f"{r['framework']:5s} {r['model']:30s} {r['shape']:28s} {r['pass']:7s} {r['ratio']:.2f} ± {r['ratio_iqr']:.2f}"
-        )
-    print(f"wrote {out}/ab.json")
+    write(rows, Path(os.environ.get("TWINMEM_BENCH_DIR", "bench-results")))
     return 0
 
 

@@ -17,6 +17,9 @@ def main() -> int:
     out = Path(os.environ.get("TWINMEM_BENCH_DIR", "bench-results"))
     out.mkdir(parents=True, exist_ok=True)
     raw = out / "benchmark.json"
+    # The twin / built-in rows of an earlier run (this one writes its own, unless none of its pairs runs):
+    # the report would put them beside this run's cases.
+    (out / "ab.json").unlink(missing_ok=True)
     code = pytest.main(
         [
             "benchmarks/test_bench.py",

@@ -1,24 +1,27 @@
-"""Time every case of ``benchmarks.cases`` with pytest-benchmark.
+"""Time every case of ``benchmarks.cases`` with pytest-benchmark, then each twin against its built-in.
 
 Each case: build the step, time its first call on its own (tracing / compilation, reported as
 ``compile_s`` and never part of the steady-state figures), warm up, then time steady-state rounds.
 Every step waits for its device before returning, so the clock reads finished work. A case this
 machine cannot run (no such framework or device, out of memory) is skipped with the reason.
+The last test times every twin / built-in pair again, interleaved (``benchmarks.ab``), on the steps
+the cases compiled: timed one after the other, a pair's ratio moved by 0.5 between two runs here.
 """
 
 import time
+from collections.abc import Callable
 
 import pytest
 
+from benchmarks import ab
 from benchmarks.cases import (
-    BUILTINS,
     GEMM_FEWEST_ROUNDS,
     GEMM_MIN_ROUNDS,
     GEMM_SECONDS,
     GENERATION_PASSES,
     all_cases,
 )
-from benchmarks.conftest import THREADS
+from benchmarks.conftest import OUT, THREADS
 from twinmem import registry
 from twinmem.frameworks import unavailable
 
@@ -26,8 +29,11 @@ CASES = all_cases()
 # Steady-state time per case: enough rounds for a stable median on a 2-core box (at least 3), and the
 # quick profile's ~240 cases inside make bench's 5 minutes with the install (compilation is ~2 of them).
 TARGET_SECONDS = 0.15
-COMPARED_MIN_ROUNDS = 15
 SLOW_CALL_S = 0.05
+# The twin / built-in pairs, and the steps their cases built, kept for the interleaved rounds at the end.
+PAIRS = ab.comparisons(CASES)
+PAIRED = {c.id for cases in PAIRS.values() for c in cases}
+_kept_steps: dict[str, Callable[[], None]] = {}
 
 
 def _skip_reason(case) -> str | None:
@@ -93,13 +99,12 @@ def test_bench(benchmark, case):
         rounds = max(3, min(200, int(TARGET_SECONDS / max(per_call, 1e-6))))
         if case.model == "gemm":  # the ceiling every efficiency divides by: a stable figure first
             rounds = max(rounds, min(GEMM_MIN_ROUNDS, max(GEMM_FEWEST_ROUNDS, int(GEMM_SECONDS / per_call))))
-        elif case.model in BUILTINS and (case.framework, case.mode) != ("tf", "eager"):
-            # The twin / built-in ratios (fastest modes: TF eager never is): 3-6 rounds moved them by 0.2.
-            rounds = max(rounds, COMPARED_MIN_ROUNDS)
         # The sizing call above was the first warm call; one more before the timed rounds of a fast step
         # (a slow one's first warm call is warm enough, and another would cost more than its rounds).
         warmup = 1 if per_call < SLOW_CALL_S else 0
         benchmark.pedantic(step, rounds=rounds, warmup_rounds=warmup, iterations=1)
+        if case.id in PAIRED:
+            _kept_steps[case.id] = step
     except Exception as e:  # recorded as skipped with the reason, and the run goes on
         if _is_oom(e):
             pytest.skip(f"out of memory: {str(e).splitlines()[0][:200]}")
@@ -127,3 +132,16 @@ def test_bench(benchmark, case):
         benchmark.extra_info["kv_cache_bytes"] = (
             2 * c["num_layers"] * batch * c["num_heads"] * seq_len * c["head_dim"] * 4
         )
+
+
+def test_twin_vs_builtin(capsys):
+    """Last (pytest keeps a file's order): each pair whose cases all ran above, timed interleaved."""
+    pairs = {key: cases for key, cases in PAIRS.items() if all(c.id in _kept_steps for c in cases)}
+    if not pairs:
+        pytest.skip("no twin / built-in pair was timed in this run")
+    rows = []
+    for i, (key, cases) in enumerate(pairs.items(), 1):
+        rows.append(ab.compare(key, cases, {c.id: _kept_steps[c.id] for c in cases}, "make bench"))
+        with capsys.disabled():  # progress: pytest shows a test's output only at its end
+            print(f"\n  twin / built-in {i}/{len(pairs)}: {' '.join(key)}  {rows[-1]['ratio']:.2f}", end="", flush=True)
+    ab.write(rows, OUT)

@@ -131,7 +131,37 @@ def test_the_interleaved_table_comes_from_ab_json(tmp_path):
            "rounds": 15}]  # fmt: skip
     (tmp_path / "ab.json").write_text(json.dumps(ab))
     report = build_report(tmp_path).read_text()
-    assert "| torch | lstm | H8 | train | fused eager | nn.LSTM eager | 1.01 ± 0.10 | 15 |" in report
+    # A file of `make bench-ab` before rows had a device and a source: the CPU, and that command.
+    assert "| torch | lstm | H8 | cpu | train | fused eager | nn.LSTM eager | 1.01 ± 0.10 | 15 |" in report
+    assert (
+        "Timed interleaved (`make bench-ab`)" in report
+        and "Above 1.10 (the goal for a twin's fastest path): none, of 1 pairs." in report
+    )
+    assert "one case after the other" not in report  # the sequential table only where no pair ran interleaved
+    slow = {
+        **ab[0],
+        "shape": "H8 latency B1",
+        "pass": "forward",
+        "twin_s": 0.0006,
+        "ratio": 1.2,
+        "source": "make bench",
+    }
+    (tmp_path / "ab.json").write_text(json.dumps([{**ab[0], "source": "make bench"}, slow]))
+    report = build_report(tmp_path).read_text()
+    assert "Timed interleaved (`make bench`)" in report
+    assert (
+        "Above 1.10 (the goal for a twin's fastest path): torch lstm H8 latency B1 forward **1.20**, of 2 pairs."
+        in report
+    )
+    assert "At batch 1 (`latency B1`) a call takes 0.6 ms" in report
+    # Without ab.json: the pairs as the cases timed them, one after the other, said to be worth less.
+    (tmp_path / "ab.json").unlink()
+    pair = (((m, "torch", "eager", t, 1e6), {"family": "rnn", "impl": i, "shape": "fused H8"})
+            for m, t, i in (("lstm", 0.0101, "twin"), ("lstm", 0.01, "nn.LSTM")))  # fmt: skip
+    (tmp_path / "benchmark.json").write_text(json.dumps(_bench("cpu", 0.004, 0.002, 0.1, pair)))
+    report = build_report(tmp_path).read_text()
+    assert "| torch | lstm | H8 | cpu | forward | fused eager | nn.LSTM eager | 1.01 |" in report
+    assert "one case after the other" in report and "Timed interleaved" not in report
     (tmp_path / "ab.json").write_text("{}")
     with pytest.raises(ValueError, match="ab.json"):
         build_report(tmp_path)
