@@ -194,3 +194,26 @@ def test_greedy_decoding_is_the_same_in_both_twins(path):
     need("tf")
     need("torch")
     assert np.array_equal(_greedy("tf", path)[2], _greedy("torch", path)[2])
+
+
+def test_torch_compiled_fused_path_agrees():
+    # The fused path's packed sequence under torch.compile (graph breaks at its host-side steps): it once
+    # raised there (an IndexError in pad_packed_sequence) while eager ran. Forward and every gradient, with
+    # a row of no valid step (its own branch).
+    need("torch")
+    import torch
+
+    entry, config, model = _build("torch", "lstm", "default", "float64", path="fused")
+    x = entry.make_inputs(config)
+    x["mask"][0] = False
+    run = __import__("torch_impl.run", fromlist=["to_tensors"])
+    results = []
+    for call in (model, torch.compile(model)):
+        inputs = run.to_tensors(x, "float64")
+        inputs["x"].requires_grad_()
+        outputs = call(**inputs)
+        sources = [inputs["x"], *model.parameters()]
+        grads = torch.autograd.grad(sum(o.sum() for o in outputs), sources)
+        results.append([t.detach().numpy() for t in (*outputs, *grads)])
+    for eager, compiled in zip(*results, strict=True):
+        assert _close(compiled, eager)

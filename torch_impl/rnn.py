@@ -41,7 +41,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from torch_impl.attention import AdditiveAttention
 from torch_impl.core import Twin, check_tensors, embed, known_values, matmul, upcast, weight
@@ -364,7 +364,9 @@ class _Recurrent(Twin):
             packed.data, packed.batch_sizes, _hx(sorted_hx), weights, True, c.num_layers, *dropout, c.bidirectional
         )
         states = [s.index_select(1, unorder) for s in states]
-        y, _ = pad_packed_sequence(packed._replace(data=y), batch_first=True, total_length=T)  # (B, T, D H)
+        # A new PackedSequence, as nn.LSTM builds one: `packed._replace(data=y)` fails under torch.compile
+        # (the resumed frame sees a 0-d batch_sizes: pad_packed_sequence raises an IndexError).
+        y, _ = pad_packed_sequence(PackedSequence(y, *packed[1:]), batch_first=True, total_length=T)  # (B, T, D H)
         if empty:
             valid = (lengths > 0).to(x.device)  # (B,)
             y = torch.where(valid[:, None, None], y, torch.zeros_like(y))

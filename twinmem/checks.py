@@ -7,7 +7,6 @@ names and NumPy values, so no framework is imported here.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
 
@@ -41,10 +40,17 @@ def check_same(name: str, shape: Shape, axis: int, other: str, other_shape: Shap
         )
 
 
-@functools.cache  # every call of a twin asks it several times; a dtype's name never changes (~1 us each)
+# Every call of a twin asks for a few dtypes' names, which never change (~1 us each to work out). A dict,
+# not functools.cache, which torch.compile warns about wherever a compiled twin calls it.
+_DTYPE_NAMES: dict[object, str] = {}
+
+
 def dtype_name(dtype: object) -> str:
     """'float32' for tf.float32, torch.float32, np.float32 alike."""
-    return getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+    name = _DTYPE_NAMES.get(dtype)
+    if name is None:
+        name = _DTYPE_NAMES[dtype] = getattr(dtype, "name", None) or str(dtype).rsplit(".", 1)[-1]
+    return name
 
 
 def check_mask(name: str, shape: Shape, dtype: object, expected: Shape) -> None:
