@@ -138,6 +138,9 @@ def main() -> int:
                 step()
                 step()
             rows.append(compare(key, cases, steps, "make bench-ab"))
+            # A line per pair as it ends: the full profile's largest shapes take half an hour, and a log file
+            # (no terminal) shows no progress bar.
+            progress.console.print(f"{' '.join(key)}  {rows[-1]['ratio']:.2f} ± {rows[-1]['ratio_iqr']:.2f}")
             progress.advance(task)
     write(rows, Path(os.environ.get("TWINMEM_BENCH_DIR", "bench-results")))
     return 0
