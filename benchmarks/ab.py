@@ -62,7 +62,12 @@ def comparisons(cases: list | None = None) -> dict[tuple, list]:
                 if registry.get(case.model).family == "rnn":
                     continue
             groups[(case.framework, case.model, shape, case.pass_, case.device)].append(case)
-    return {k: v for k, v in groups.items() if {c.impl == "twin" for c in v} == {True, False}}
+    return {k: v for k, v in groups.items() if is_pair(v)}
+
+
+def is_pair(cases: list) -> bool:
+    """A twin and a built-in among the cases: something to divide."""
+    return {c.impl == "twin" for c in cases} == {True, False}
 
 
 def _step(case):

@@ -138,7 +138,7 @@ def test_twin_vs_builtin(capsys):
     """Last (pytest keeps a file's order): each pair whose twin and built-in both ran above, timed interleaved
     (a candidate skipped above, out of memory, say, is left out of its pair)."""
     pairs = {key: [c for c in cases if c.id in _kept_steps] for key, cases in PAIRS.items()}
-    pairs = {key: cases for key, cases in pairs.items() if {c.impl == "twin" for c in cases} == {True, False}}
+    pairs = {key: cases for key, cases in pairs.items() if ab.is_pair(cases)}
     if not pairs:
         pytest.skip("no twin / built-in pair was timed in this run")
     rows = []
