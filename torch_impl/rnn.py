@@ -319,21 +319,17 @@ class _Recurrent(Twin):
         return (outputs, mids) if return_intermediates else outputs
 
     def kernel_weights(self) -> dict[str, torch.Tensor]:
-        """The cells' parameters under torch's names and in its (out, in) orientation.
+        """The cells' parameters under torch's names and in its (out, in) orientation, as views.
 
         ``twinmem.layouts.recurrent.torch_cell``: transposes of the column-major kernels, the single
         canonical bias as ``bias_ih`` with the zero ``bias_hh``, the GRU's bias rows; the GRU cells hold
-        their gates in torch's order already. The transposes are then copied contiguous: on a transposed
-        view torch's CPU LSTM kernel ran 1.6x slower at batch 1 (a GEMV per step over a column-major
-        weight: 500 against 315 us, H128 T50), and the twin took 1.35x nn.LSTM's time there, 1.14x with
-        the copies (interleaved; batch 16 and the GRU unchanged). Autograd takes the gradients through
-        the copy to the parameters.
+        their gates in torch's order already. No copy, so gradients reach the parameters in place.
         """
         out = {}
         D = num_directions(self.config)
         for k, cell in enumerate(self.cells):
             weights = torch_cell(self.kind, cell.W_ih, cell.W_hh, cell.b, self.zero_bias)
-            out.update({f"{n}{torch_suffix(k, D)}": w.contiguous() for n, w in weights.items()})
+            out.update({f"{n}{torch_suffix(k, D)}": w for n, w in weights.items()})
         return out
 
     def run_kernel(self, x, mask, h_0, c_0):
